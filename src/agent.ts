@@ -1,0 +1,163 @@
+// The composition root: builds every component from the config, wires them,
+// starts them in order (each named in the log if it fails), stops them in reverse.
+
+import { EventEmitter } from 'node:events';
+import type { LoadedConfig } from './config/load.js';
+import type { DeviceConfig } from './config/schema.js';
+import { createAuthority, canRead } from './core/authority.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { Devices } from './core/devices.js';
+import { createDriver } from './drivers/index.js';
+import type { Driver } from './drivers/driver.js';
+import type { Logger } from './log.js';
+import { reporter, type Reporter } from './reporter.js';
+import { chatHandler } from './chat/handler.js';
+import { Router } from './xmpp/router.js';
+import { roster } from './xmpp/roster.js';
+import { Session } from './xmpp/session.js';
+import type { AuthError } from './xmpp/sasl.js';
+import { discoInfo, discoItems, NS_DISCO_INFO, NS_DISCO_ITEMS } from './xep/disco.js';
+import { NS_PING, ping } from './xep/ping.js';
+import { NS_VERSION, version } from './xep/version.js';
+import { PRODUCT } from './version.js';
+
+export interface AgentOptions {
+  loaded: LoadedConfig;
+  log: Logger;
+  clock?: Clock;
+  driverFor?: (device: DeviceConfig) => Driver;
+}
+
+interface Component {
+  name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+}
+
+export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
+  readonly devices: Devices;
+  readonly session: Session;
+  readonly router: Router;
+  readonly reporter: Reporter;
+  private readonly components: Component[] = [];
+  private started: Component[] = [];
+  private readonly log: Logger;
+  readonly startedAt = Date.now();
+
+  constructor(opts: AgentOptions) {
+    super();
+    const { config, password, ca } = opts.loaded;
+    const clock = opts.clock ?? systemClock;
+    const log = (this.log = opts.log);
+    const self = config.xmpp.jid;
+
+    this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
+    for (const device of config.devices) {
+      const driver = (opts.driverFor ?? createDriver)(device);
+      this.devices.add(
+        {
+          id: device.id,
+          name: device.name,
+          type: device.type,
+          unit: device.unit,
+          writable: device.writable,
+          deadband: device.deadband,
+          decimals: device.decimals,
+          min: device.min,
+          max: device.max,
+          staleAfterMs: device.staleAfterMs,
+        },
+        driver,
+      );
+      const dlog = log.child(`driver:${device.id}`);
+      this.components.push({
+        name: `driver ${device.id} (${driver.kind})`,
+        start: () =>
+          driver.start({
+            report: (id, value, at) => this.devices.report(id, value, at),
+            fault: (id, message) => this.devices.fault(id, message),
+            log: dlog,
+          }),
+        stop: () => driver.stop(),
+      });
+    }
+
+    this.session = new Session({
+      jid: self,
+      resource: config.xmpp.resource,
+      password,
+      service: config.xmpp.service,
+      ca,
+      allowPlaintext: config.xmpp.tls.allow_plaintext,
+      reconnect: config.xmpp.reconnect,
+      log: log.child('xmpp'),
+      traceXml: config.log.xml,
+    });
+    const authority = createAuthority({ self, owners: config.owners, viewers: config.viewers });
+    const send = (s: Parameters<Session['send']>[0]): Promise<void> => this.session.send(s);
+    this.router = new Router({ send, authority, log: log.child('router') });
+    this.session.on('stanza', (s) => void this.router.handle(s));
+    this.session.on('fatal', (err) => this.emit('fatal', err));
+
+    // Protocol surface: each XEP's handlers, registered here and nowhere else.
+    const disco = {
+      devices: this.devices,
+      features: () => this.router.features(),
+      name: 'xmpp-iot-agent',
+      self: () => this.session.jid ?? `${self}/${config.xmpp.resource}`,
+    };
+    this.router.get(NS_DISCO_INFO, 'query', discoInfo(disco));
+    this.router.get(NS_DISCO_ITEMS, 'query', discoItems(disco));
+    this.router.get(NS_PING, 'ping', ping);
+    this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
+    this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat') }));
+    roster({
+      router: this.router,
+      session: this.session,
+      allowed: (bare) => canRead(authority.roleOf(bare)),
+      self,
+      log: log.child('roster'),
+    });
+
+    this.reporter = reporter({
+      devices: this.devices,
+      session: this.session,
+      clock,
+      policy: config.presence,
+      log: log.child('presence'),
+    });
+    // Started in this order, stopped in reverse: the reporter says goodbye
+    // (unavailable presence) while the session is still up.
+    this.components.push(
+      { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
+      { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
+    );
+  }
+
+  async start(): Promise<void> {
+    for (const c of this.components) {
+      try {
+        await c.start();
+        this.started.push(c);
+      } catch (err) {
+        this.log.error(`failed to start ${c.name}`, { error: err });
+        await this.stop();
+        throw new Error(`failed to start ${c.name}: ${(err as Error).message}`);
+      }
+    }
+    this.log.info('started', { devices: this.devices.ids(), version: PRODUCT.version });
+  }
+
+  async stop(): Promise<void> {
+    const order = [...this.started].reverse();
+    this.started = [];
+    for (const c of order) {
+      try {
+        await c.stop();
+      } catch (err) {
+        this.log.warn(`failed to stop ${c.name}`, { error: err });
+      }
+    }
+    this.log.info('stopped');
+  }
+}

@@ -1,0 +1,37 @@
+// Chat messages in, replies out: the router's message handler for people.
+
+import type { Element } from 'ltx';
+import type { Devices } from '../core/devices.js';
+import type { Clock } from '../core/clock.js';
+import { bareOf, type Role } from '../core/authority.js';
+import type { Logger } from '../log.js';
+import { chatMessage } from '../xmpp/stanza.js';
+import { parse } from './grammar.js';
+import { execute } from './commands.js';
+
+/** A stranger is refused once per this interval, so two bots cannot ping-pong refusals. */
+export const REFUSAL_INTERVAL_MS = 10 * 60_000;
+
+export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: Element) => Promise<void>; log: Logger }) {
+  const refused = new Map<string, number>();
+  return async (stanza: Element, role: Role): Promise<void> => {
+    const type = stanza.attrs.type ?? 'normal';
+    if (type !== 'chat' && type !== 'normal') return;
+    const body = stanza.getChildText('body');
+    const from = stanza.attrs.from;
+    if (body === null || !from) return;
+    const now = deps.clock.now();
+    if (role === 'stranger' || role === 'server') {
+      const bare = bareOf(from);
+      const last = refused.get(bare);
+      if (last !== undefined && now - last < REFUSAL_INTERVAL_MS) return;
+      if (refused.size > 1000) refused.clear();
+      refused.set(bare, now);
+      deps.log.info('refused chat from a stranger', { from: bare });
+    }
+    const reply = await execute(parse(body, deps.devices.ids()), { devices: deps.devices, role, now });
+    if (reply === undefined) return;
+    deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
+    await deps.send(chatMessage(from, reply, stanza.getChildText('thread') ?? undefined));
+  };
+}

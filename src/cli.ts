@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+// The command line: `run --config agent.yaml`, `check-config agent.yaml`.
+
+import { Agent } from './agent.js';
+import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
+import { createLogger, createSink } from './log.js';
+import { PRODUCT } from './version.js';
+
+const USAGE = `Usage:
+  xmpp-iot-agent run --config <agent.yaml>     run the agent
+  xmpp-iot-agent check-config <agent.yaml>     validate a config; prints every problem, exit 1 if any
+  xmpp-iot-agent --version`;
+
+/** Hard limit for a clean shutdown; past it the process exits anyway. */
+const STOP_TIMEOUT_MS = 5000;
+
+function configPath(args: string[]): string | undefined {
+  const i = args.findIndex((a) => a === '--config' || a === '-c');
+  if (i >= 0) return args[i + 1];
+  const eq = args.find((a) => a.startsWith('--config='));
+  if (eq) return eq.slice('--config='.length);
+  return args.find((a) => !a.startsWith('-'));
+}
+
+function load(path: string): LoadedConfig | undefined {
+  try {
+    return loadConfigFile(path);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${path}: invalid configuration\n`);
+      for (const i of err.issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+      return undefined;
+    }
+    throw err;
+  }
+}
+
+async function checkConfig(args: string[]): Promise<number> {
+  const path = configPath(args);
+  if (!path) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const loaded = load(path);
+  if (!loaded) return 1;
+  for (const w of loaded.warnings) process.stderr.write(`warning: ${w}\n`);
+  const { config } = loaded;
+  process.stdout.write(
+    `${path}: ok — ${config.xmpp.jid}/${config.xmpp.resource}, ${config.devices.length} device(s): ${config.devices.map((d) => d.id).join(', ')}; password from ${loaded.passwordSource}\n`,
+  );
+  return 0;
+}
+
+async function run(args: string[]): Promise<number> {
+  const path = configPath(args);
+  if (!path) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const loaded = load(path);
+  if (!loaded) return 1;
+  const sink = createSink(loaded.config.log.level);
+  sink.secrets.add(loaded.password);
+  const log = createLogger(sink);
+  for (const w of loaded.warnings) log.warn(w);
+  log.info('starting', { version: PRODUCT.version, config: path, jid: loaded.config.xmpp.jid, passwordFrom: loaded.passwordSource });
+
+  const agent = new Agent({ loaded, log });
+  let stopping: Promise<number> | undefined;
+  const shutdown = (why: string, code: number): Promise<number> => {
+    stopping ??= (async () => {
+      log.info('shutting down', { reason: why });
+      const hard = setTimeout(() => {
+        log.error('shutdown took too long; exiting', { limitMs: STOP_TIMEOUT_MS });
+        process.exit(code || 1);
+      }, STOP_TIMEOUT_MS);
+      hard.unref();
+      await agent.stop();
+      clearTimeout(hard);
+      return code;
+    })();
+    return stopping;
+  };
+
+  process.on('uncaughtException', (err) => {
+    log.error('uncaught exception; exiting so the supervisor restarts us', { error: err, stack: err.stack });
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.error('unhandled rejection; exiting so the supervisor restarts us', { error: err });
+    process.exit(70);
+  });
+
+  return new Promise<number>((resolve) => {
+    process.once('SIGTERM', () => void shutdown('SIGTERM', 0).then(resolve));
+    process.once('SIGINT', () => void shutdown('SIGINT', 0).then(resolve));
+    agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, 1).then(resolve));
+    agent.start().catch((err: unknown) => {
+      log.error('start failed', { error: err });
+      resolve(1);
+    });
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  switch (cmd) {
+    case 'run':
+      return run(args);
+    case 'check-config':
+      return checkConfig(args);
+    case '--version':
+    case 'version':
+      process.stdout.write(`${PRODUCT.name} ${PRODUCT.version}\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return cmd === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command "${cmd}"\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));

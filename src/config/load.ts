@@ -1,0 +1,95 @@
+// Reading agent.yaml and the files it points to (password, CA certificate).
+
+import { readFileSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { checkConfig, type AgentConfig } from './schema.js';
+import type { Issue } from './validate.js';
+
+export const PASSWORD_ENV = 'XMPP_IOT_AGENT_PASSWORD';
+
+export class ConfigError extends Error {
+  constructor(readonly issues: Issue[]) {
+    super(issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: AgentConfig;
+  password: string;
+  /** Where the password came from, for the log (never the password). */
+  passwordSource: 'environment' | 'password_file' | 'password';
+  ca?: string;
+  warnings: string[];
+}
+
+/** Parse YAML text into a plain value; syntax errors become issues with a line number. */
+export function parseYaml(text: string): { value?: unknown; issues: Issue[] } {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      issues: doc.errors.map((e) => ({ path: `(yaml line ${e.linePos?.[0]?.line ?? '?'})`, message: e.message.split('\n')[0] ?? e.message })),
+    };
+  }
+  return { value: doc.toJS(), issues: [] };
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([{ path: '(file)', message: `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }]);
+  }
+  return loadConfigText(text, { baseDir: dirname(resolve(path)), env });
+}
+
+export function loadConfigText(text: string, opts: { baseDir: string; env?: NodeJS.ProcessEnv; hostname?: string }): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const parsed = parseYaml(text);
+  if (parsed.issues.length > 0) throw new ConfigError(parsed.issues);
+  const { config, issues } = checkConfig(parsed.value, { hostname: opts.hostname ?? (hostname().split('.')[0] || 'gateway') });
+  if (!config) throw new ConfigError(issues);
+
+  const problems: Issue[] = [];
+  const warnings: string[] = [];
+  const x = config.xmpp;
+
+  let password: string | undefined;
+  let passwordSource: LoadedConfig['passwordSource'] = 'password';
+  if (env[PASSWORD_ENV]) {
+    password = env[PASSWORD_ENV];
+    passwordSource = 'environment';
+  } else if (x.password_file) {
+    const file = resolve(opts.baseDir, x.password_file);
+    try {
+      password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      passwordSource = 'password_file';
+      if (password.length === 0) problems.push({ path: 'xmpp.password_file', message: `${file} is empty` });
+      const mode = statSync(file).mode;
+      if (mode & 0o044) warnings.push(`xmpp.password_file: ${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+    } catch (err) {
+      problems.push({ path: 'xmpp.password_file', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  } else if (x.password) {
+    password = x.password;
+  } else {
+    problems.push({ path: 'xmpp.password', message: `no password: set xmpp.password_file (recommended), xmpp.password, or the environment variable ${PASSWORD_ENV}` });
+  }
+
+  let ca: string | undefined;
+  if (x.tls.ca_file) {
+    const file = resolve(opts.baseDir, x.tls.ca_file);
+    try {
+      ca = readFileSync(file, 'utf8');
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) problems.push({ path: 'xmpp.tls.ca_file', message: `${file} holds no PEM certificate` });
+    } catch (err) {
+      problems.push({ path: 'xmpp.tls.ca_file', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  }
+
+  if (problems.length > 0 || password === undefined) throw new ConfigError(problems);
+  return { config, password, passwordSource, ca, warnings };
+}

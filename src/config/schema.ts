@@ -1,0 +1,180 @@
+// The agent.yaml contract: every key checked at start-up, all problems at once.
+// Pure: file reads (password_file, ca_file) happen in load.ts.
+
+import { Checker, join, type Issue } from './validate.js';
+import type { DeviceType } from '../core/devices.js';
+
+export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
+export type DriverName = (typeof DRIVERS)[number];
+/** Drivers this build can run; the rest are named in the contract and refused clearly. */
+export const AVAILABLE_DRIVERS: readonly DriverName[] = ['simulated'];
+
+export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off'];
+export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+
+export interface DeviceConfig {
+  id: string;
+  name: string;
+  driver: DriverName;
+  type: DeviceType;
+  unit: string;
+  writable: boolean;
+  /** Smallest change (absolute) that is worth a new presence; 0 = any change. */
+  deadband: number;
+  decimals: number;
+  min?: number;
+  max?: number;
+  initial?: number | boolean | string;
+  /** How often the driver produces a reading. */
+  intervalMs: number;
+  /** No reading for this long: the device is stale (presence shows away). */
+  staleAfterMs: number;
+}
+
+export interface XmppConfig {
+  jid: string;
+  resource: string;
+  password?: string;
+  password_file?: string;
+  service?: string;
+  tls: { ca_file?: string; allow_plaintext: boolean };
+  reconnect: { initialDelayMs: number; maxDelayMs: number };
+}
+
+export interface AgentConfig {
+  xmpp: XmppConfig;
+  owners: string[];
+  viewers: string[];
+  devices: DeviceConfig[];
+  presence: { minIntervalMs: number; heartbeatMs: number };
+  log: { level: (typeof LEVELS)[number]; xml: boolean };
+}
+
+const BARE_JID = /^[^@/\s"&'<>:]+@[^@/\s]+$/;
+
+const DEVICE_ID = /^[a-z][a-z0-9_-]{0,31}$/;
+const SERVICE = /^(xmpp|xmpps):\/\/(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?\/?$/i;
+
+export function isLoopbackService(service: string | undefined): boolean {
+  if (!service) return false;
+  const m = SERVICE.exec(service);
+  const host = m?.[2]?.toLowerCase();
+  if (!host) return false;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
+  const c = new Checker();
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'presence', 'log']);
+  if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
+
+  const xmpp = checkXmpp(c, root.xmpp, defaults);
+  const owners = checkJids(c, 'owners', root.owners, true);
+  const viewers = checkJids(c, 'viewers', root.viewers, false);
+  const devices = checkDevices(c, root.devices);
+
+  const p = c.object('presence', root.presence, ['min_interval', 'heartbeat'], false) ?? {};
+  const minIntervalMs = c.duration('presence.min_interval', p.min_interval) ?? 10_000;
+  const heartbeatMs = c.duration('presence.heartbeat', p.heartbeat, { minMs: 1000 }) ?? 300_000;
+  if (heartbeatMs < minIntervalMs) c.fail('presence.heartbeat', `must not be shorter than presence.min_interval (${minIntervalMs / 1000} s)`);
+
+  const l = c.object('log', root.log, ['level', 'xml'], false) ?? {};
+  const log = { level: c.oneOf('log.level', l.level, LEVELS) ?? 'info', xml: c.boolean('log.xml', l.xml) ?? false };
+
+  if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, presence: { minIntervalMs, heartbeatMs }, log }, issues: [] };
+}
+
+function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
+  const x = c.object('xmpp', raw, ['jid', 'resource', 'password', 'password_file', 'service', 'tls', 'reconnect']);
+  if (!x) return undefined;
+  const jid = c.string('xmpp.jid', x.jid, { required: true, pattern: BARE_JID, what: 'a bare JID such as gateway@iot.example.org' });
+  const resource = c.string('xmpp.resource', x.resource, { pattern: /^[^\s/]{1,64}$/, what: 'a resource name without spaces or slashes' }) ?? defaults.hostname;
+  const password = c.string('xmpp.password', x.password);
+  const password_file = c.string('xmpp.password_file', x.password_file, { what: 'a file path' });
+  if (password !== undefined && password_file !== undefined) c.fail('xmpp.password', 'set either xmpp.password or xmpp.password_file, not both');
+  const service = c.string('xmpp.service', x.service, { pattern: SERVICE, what: 'a URI such as xmpp://host:5222 (STARTTLS) or xmpps://host:5223 (direct TLS)' });
+
+  const t = c.object('xmpp.tls', x.tls, ['ca_file', 'allow_plaintext'], false) ?? {};
+  const ca_file = c.string('xmpp.tls.ca_file', t.ca_file, { what: 'a PEM file path' });
+  const allow_plaintext = c.boolean('xmpp.tls.allow_plaintext', t.allow_plaintext) ?? false;
+  if (allow_plaintext && !isLoopbackService(service)) {
+    c.fail('xmpp.tls.allow_plaintext', `plaintext is only allowed when xmpp.service is on loopback (xmpp://127.0.0.1:PORT), got ${service ? JSON.stringify(service) : 'no service'}`);
+  }
+
+  const r = c.object('xmpp.reconnect', x.reconnect, ['initial_delay', 'max_delay'], false) ?? {};
+  const initialDelayMs = c.duration('xmpp.reconnect.initial_delay', r.initial_delay, { minMs: 10 }) ?? 1000;
+  const maxDelayMs = c.duration('xmpp.reconnect.max_delay', r.max_delay, { minMs: 100 }) ?? 300_000;
+  if (maxDelayMs < initialDelayMs) c.fail('xmpp.reconnect.max_delay', 'must not be shorter than xmpp.reconnect.initial_delay');
+
+  if (!jid) return undefined;
+  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs } };
+}
+
+function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {
+  if (raw === undefined || raw === null) {
+    if (required) c.fail(path, 'is required: list the bare JIDs allowed to control the gateway, e.g. [alice@iot.example.org]');
+    return required ? undefined : [];
+  }
+  const list = c.array(path, raw);
+  if (!list) return undefined;
+  if (required && list.length === 0) c.fail(path, 'must name at least one bare JID');
+  const out: string[] = [];
+  list.forEach((v, i) => {
+    const s = c.string(join(path, i), v, { pattern: BARE_JID, what: 'a bare JID such as alice@iot.example.org' });
+    if (s) out.push(s.toLowerCase());
+  });
+  return out;
+}
+
+const DEVICE_KEYS = ['id', 'name', 'driver', 'type', 'unit', 'writable', 'deadband', 'decimals', 'min', 'max', 'initial', 'interval', 'stale_after'];
+
+function checkDevices(c: Checker, raw: unknown): DeviceConfig[] | undefined {
+  if (raw === undefined || raw === null) {
+    c.fail('devices', 'is required: list at least one device (driver: simulated works everywhere)');
+    return undefined;
+  }
+  const list = c.array('devices', raw);
+  if (!list) return undefined;
+  const seen = new Set<string>();
+  const out: DeviceConfig[] = [];
+  list.forEach((item, i) => {
+    const path = join('devices', i);
+    const d = c.object(path, item, DEVICE_KEYS);
+    if (!d) return;
+    const id = c.string(`${path}.id`, d.id, { required: true, pattern: DEVICE_ID, what: 'a lower-case id (letters, digits, - and _, starting with a letter)' });
+    if (id && RESERVED_IDS.includes(id)) c.fail(`${path}.id`, `"${id}" is a chat command word; choose another id`);
+    if (id && seen.has(id)) c.fail(`${path}.id`, `duplicate id "${id}"`);
+    if (id) seen.add(id);
+    const driver = c.oneOf(`${path}.driver`, d.driver, DRIVERS, true);
+    if (driver && !AVAILABLE_DRIVERS.includes(driver)) {
+      c.fail(`${path}.driver`, `driver "${driver}" is not available in this version (available: ${AVAILABLE_DRIVERS.join(', ')})`);
+    }
+    const type = c.oneOf(`${path}.type`, d.type, ['number', 'boolean', 'string'] as const, true);
+    const unit = c.string(`${path}.unit`, d.unit) ?? '';
+    const name = c.string(`${path}.name`, d.name) ?? id ?? '';
+    const writable = c.boolean(`${path}.writable`, d.writable) ?? false;
+    const deadband = c.number(`${path}.deadband`, d.deadband, { min: 0 }) ?? 0;
+    const decimals = c.number(`${path}.decimals`, d.decimals, { min: 0, max: 6, integer: true }) ?? 1;
+    const min = c.number(`${path}.min`, d.min);
+    const max = c.number(`${path}.max`, d.max);
+    if (min !== undefined && max !== undefined && min > max) c.fail(`${path}.max`, `must be ≥ min (${min})`);
+    if (type && type !== 'number') {
+      for (const k of ['deadband', 'decimals', 'min', 'max'] as const) {
+        if (d[k] !== undefined) c.fail(`${path}.${k}`, `only applies to type number (this device is ${type})`);
+      }
+    }
+    let initial: number | boolean | string | undefined;
+    if (d.initial !== undefined && type) {
+      if (typeof d.initial !== type) c.fail(`${path}.initial`, `expected a ${type} (the device's type), got ${JSON.stringify(d.initial)}`);
+      else initial = d.initial as number | boolean | string;
+    }
+    const intervalMs = c.duration(`${path}.interval`, d.interval, { minMs: 50 }) ?? 5000;
+    const staleAfterMs = c.duration(`${path}.stale_after`, d.stale_after, { minMs: 100 }) ?? Math.max(30_000, 3 * intervalMs);
+    if (id && driver && type) {
+      out.push({ id, name, driver, type, unit, writable, deadband, decimals, min, max, initial, intervalMs, staleAfterMs });
+    }
+  });
+  if (list.length === 0) c.fail('devices', 'must list at least one device');
+  return out;
+}

@@ -1,0 +1,175 @@
+// The device registry: what each device is, its latest reading and health, and
+// the one path by which a value is set. No I/O: drivers are handed in.
+
+import type { Clock } from './clock.js';
+import { StanzaError } from './errors.js';
+
+export type DeviceType = 'number' | 'boolean' | 'string';
+export type Value = number | boolean | string;
+export type Health = 'ok' | 'waiting' | 'stale' | 'fault';
+
+export interface DeviceInfo {
+  id: string;
+  name: string;
+  type: DeviceType;
+  unit: string;
+  writable: boolean;
+  deadband: number;
+  decimals: number;
+  min?: number;
+  max?: number;
+  staleAfterMs: number;
+}
+
+/** What the registry needs from a driver to change a device. */
+export interface Actuator {
+  write(id: string, value: Value): Promise<Value>;
+}
+
+export interface DeviceState {
+  readonly info: DeviceInfo;
+  value?: Value;
+  at?: number;
+  fault?: string;
+}
+
+export type ChangeCause = 'reading' | 'command' | 'fault';
+
+export interface Change {
+  id: string;
+  cause: ChangeCause;
+  value?: Value;
+}
+
+export type ChangeListener = (change: Change) => void;
+
+export class Devices {
+  private readonly states = new Map<string, DeviceState>();
+  private readonly actuators = new Map<string, Actuator>();
+  private readonly listeners = new Set<ChangeListener>();
+  /** Listener exceptions are counted, not thrown back into drivers. */
+  listenerErrors = 0;
+
+  constructor(private readonly deps: { clock: Clock; onListenerError?: (err: unknown) => void }) {}
+
+  add(info: DeviceInfo, actuator?: Actuator): void {
+    if (this.states.has(info.id)) throw new Error(`device ${info.id} already registered`);
+    this.states.set(info.id, { info });
+    if (actuator) this.actuators.set(info.id, actuator);
+  }
+
+  ids(): string[] {
+    return [...this.states.keys()];
+  }
+
+  list(): DeviceState[] {
+    return [...this.states.values()];
+  }
+
+  get(id: string): DeviceState | undefined {
+    return this.states.get(id);
+  }
+
+  /** The device, or item-not-found. */
+  require(id: string): DeviceState {
+    const s = this.states.get(id);
+    if (!s) throw new StanzaError('item-not-found', `no device "${id}"`);
+    return s;
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** A driver reports a reading. */
+  report(id: string, value: Value, at = this.deps.clock.now()): void {
+    const s = this.states.get(id);
+    if (!s) return;
+    if (typeof value !== s.info.type || (typeof value === 'number' && !Number.isFinite(value))) {
+      this.fault(id, `driver produced ${JSON.stringify(value)} for a ${s.info.type} device`);
+      return;
+    }
+    s.value = value;
+    s.at = at;
+    s.fault = undefined;
+    this.emit({ id, cause: 'reading', value });
+  }
+
+  /** A driver reports that a device cannot be read. */
+  fault(id: string, message: string): void {
+    const s = this.states.get(id);
+    if (!s || s.fault === message) return;
+    s.fault = message;
+    this.emit({ id, cause: 'fault' });
+  }
+
+  health(id: string, now = this.deps.clock.now()): Health {
+    const s = this.require(id);
+    if (s.fault) return 'fault';
+    if (s.at === undefined) return 'waiting';
+    return now - s.at > s.info.staleAfterMs ? 'stale' : 'ok';
+  }
+
+  /**
+   * Set a device to a value (typed, or text from chat). Throws StanzaError:
+   * item-not-found, not-allowed (read-only), bad-request (value), internal-server-error (driver).
+   */
+  async set(id: string, raw: Value): Promise<Value> {
+    const s = this.require(id);
+    const actuator = this.actuators.get(id);
+    if (!s.info.writable || !actuator) throw new StanzaError('not-allowed', `${id} is read-only`);
+    const value = parseValue(s.info, raw);
+    let result: Value;
+    try {
+      result = await actuator.write(id, value);
+    } catch (err) {
+      throw new StanzaError('internal-server-error', `${id} did not accept the value: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    s.value = result;
+    s.at = this.deps.clock.now();
+    s.fault = undefined;
+    this.emit({ id, cause: 'command', value: result });
+    return result;
+  }
+
+  private emit(change: Change): void {
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.listenerErrors++;
+        this.deps.onListenerError?.(err);
+      }
+    }
+  }
+}
+
+const TRUE_WORDS = ['on', 'true', '1', 'yes', 'open', 'high'];
+const FALSE_WORDS = ['off', 'false', '0', 'no', 'closed', 'low'];
+
+/** Turn a typed value or a word into the device's type, or throw bad-request. */
+export function parseValue(info: DeviceInfo, raw: Value): Value {
+  switch (info.type) {
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      const w = String(raw).trim().toLowerCase();
+      if (TRUE_WORDS.includes(w)) return true;
+      if (FALSE_WORDS.includes(w)) return false;
+      throw new StanzaError('bad-request', `${info.id} expects on or off, not "${String(raw)}"`);
+    }
+    case 'number': {
+      const n = typeof raw === 'number' ? raw : /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(String(raw)) ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) throw new StanzaError('bad-request', `${info.id} expects a number, not "${String(raw)}"`);
+      if ((info.min !== undefined && n < info.min) || (info.max !== undefined && n > info.max)) {
+        throw new StanzaError('bad-request', `${info.id} accepts ${info.min ?? '−∞'} to ${info.max ?? '∞'}${info.unit ? ' ' + info.unit : ''}, not ${n}`);
+      }
+      return n;
+    }
+    case 'string':
+      if (typeof raw !== 'string' && typeof raw !== 'number') {
+        throw new StanzaError('bad-request', `${info.id} expects text, not ${String(raw)}`);
+      }
+      return String(raw);
+  }
+}

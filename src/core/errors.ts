@@ -1,0 +1,48 @@
+// Typed errors with an RFC 6120 condition: handlers throw them, the router turns
+// them into <error/> elements and chat turns them into a sentence. Never match on text.
+
+export type Condition =
+  | 'bad-request'
+  | 'forbidden'
+  | 'item-not-found'
+  | 'not-allowed'
+  | 'internal-server-error'
+  | 'service-unavailable'
+  | 'feature-not-implemented'
+  | 'resource-constraint'
+  | 'not-acceptable'
+  | 'remote-server-timeout';
+
+export type ErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
+
+/** RFC 6120 §8.3.3: the error type that goes with each condition. */
+export const DEFAULT_TYPE: Record<Condition, ErrorType> = {
+  'bad-request': 'modify',
+  forbidden: 'auth',
+  'item-not-found': 'cancel',
+  'not-allowed': 'cancel',
+  'internal-server-error': 'cancel',
+  'service-unavailable': 'cancel',
+  'feature-not-implemented': 'cancel',
+  'resource-constraint': 'wait',
+  'not-acceptable': 'modify',
+  'remote-server-timeout': 'wait',
+};
+
+export class StanzaError extends Error {
+  readonly type: ErrorType;
+  constructor(
+    readonly condition: Condition,
+    /** Human text; safe to show to the requester. */
+    readonly text?: string,
+    type?: ErrorType,
+  ) {
+    super(text ? `${condition}: ${text}` : condition);
+    this.name = 'StanzaError';
+    this.type = type ?? DEFAULT_TYPE[condition];
+  }
+}
+
+export function isStanzaError(err: unknown): err is StanzaError {
+  return err instanceof StanzaError;
+}

@@ -1,0 +1,179 @@
+// A private Prosody on loopback for tests, the demo and benchmarks: own config,
+// own data directory, free ports, a fresh self-signed certificate, TLS required.
+
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync, readFileSync, openSync, closeSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface ProsodyOptions {
+  /** Working directory (config, data, certificate, log). */
+  dir: string;
+  domain?: string;
+  /** Preferred STARTTLS port; a free one is picked when it is taken. */
+  port?: number;
+}
+
+export interface Prosody {
+  domain: string;
+  host: string;
+  /** STARTTLS port (xmpp://) */
+  port: number;
+  /** Direct TLS port (xmpps://) */
+  tlsPort: number;
+  caFile: string;
+  dir: string;
+  logFile: string;
+  service: string;
+  register(user: string, password: string): Promise<string>;
+  stop(): Promise<void>;
+  /** Stop and start again on the same ports and data (for reconnect tests). */
+  restart(): Promise<void>;
+  pid(): number | undefined;
+}
+
+export class ProsodyMissingError extends Error {}
+
+export function findBinary(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin'])) {
+    const p = join(dir, name);
+    if (dir && existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+export function freePort(preferred = 0): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', (err: NodeJS.ErrnoException) => {
+      if (preferred !== 0 && err.code === 'EADDRINUSE') resolve(freePort(0));
+      else reject(err);
+    });
+    srv.listen(preferred, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, logFile: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
+  throw new Error(`Prosody did not start listening on ${port} (exit ${child.exitCode}).\n${log}`);
+}
+
+async function makeCertificate(dir: string, domain: string): Promise<{ cert: string; key: string }> {
+  const cert = join(dir, `${domain}.crt`);
+  const key = join(dir, `${domain}.key`);
+  if (existsSync(cert) && existsSync(key)) return { cert, key };
+  if (!findBinary('openssl')) throw new ProsodyMissingError('openssl is not installed (needed to make a test certificate): apt-get install -y openssl');
+  await run('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '3650',
+    '-keyout', key, '-out', cert, '-subj', `/CN=${domain}`,
+    '-addext', `subjectAltName=DNS:${domain},DNS:*.${domain}`,
+  ]);
+  return { cert, key };
+}
+
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string }): string {
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
+${root ? 'run_as_root = true\n' : ''}daemonize = false
+pidfile = ${JSON.stringify(join(o.dir, 'prosody.pid'))}
+data_path = ${JSON.stringify(join(o.dir, 'data'))}
+certificates = ${JSON.stringify(join(o.dir, 'certs'))}
+log = { { levels = { min = "info" }, to = "file", filename = ${JSON.stringify(o.logFile)} } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { ${o.port} }
+c2s_direct_tls_ports = { ${o.tlsPort} }
+s2s_ports = { }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "offline", "version", "time", "uptime" }
+modules_disabled = { "s2s" }
+-- No "limits": Debian's default (10 kb/s per client) would throttle tests.
+c2s_require_encryption = true
+allow_registration = false
+authentication = "internal_hashed"
+storage = "internal"
+network_settings = { nagle = false }
+ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
+
+VirtualHost ${JSON.stringify(o.domain)}
+  ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
+`;
+}
+
+export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
+  const prosodyBin = findBinary('prosody');
+  const ctl = findBinary('prosodyctl');
+  if (!prosodyBin || !ctl) {
+    throw new ProsodyMissingError('Prosody is not installed. Install it with: sudo apt-get install -y prosody');
+  }
+  const domain = opts.domain ?? 'iot.test';
+  const dir = opts.dir;
+  mkdirSync(join(dir, 'data'), { recursive: true });
+  mkdirSync(join(dir, 'certs'), { recursive: true });
+  const { cert, key } = await makeCertificate(dir, domain);
+  const port = await freePort(opts.port ?? 0);
+  let tlsPort = await freePort(0);
+  while (tlsPort === port) tlsPort = await freePort(0);
+  const logFile = join(dir, 'prosody.log');
+  const cfg = join(dir, 'prosody.cfg.lua');
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile }));
+
+  let child: ChildProcess | undefined;
+  const launch = async (): Promise<void> => {
+    const out = openSync(join(dir, 'prosody.stdout'), 'a');
+    child = spawn(prosodyBin, ['-F', '--config', cfg], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.on('error', () => {});
+    await waitForPort(port, child, logFile);
+  };
+  const halt = async (): Promise<void> => {
+    const c = child;
+    child = undefined;
+    if (!c || c.exitCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    const t = setTimeout(() => c.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  };
+  await launch();
+
+  return {
+    domain,
+    host: '127.0.0.1',
+    port,
+    tlsPort,
+    caFile: cert,
+    dir,
+    logFile,
+    service: `xmpp://127.0.0.1:${port}`,
+    async register(user, password) {
+      await run(ctl, ['--config', cfg, 'register', user, domain, password]);
+      return `${user}@${domain}`;
+    },
+    stop: halt,
+    async restart() {
+      await halt();
+      await launch();
+    },
+    pid: () => child?.pid,
+  };
+}

@@ -1,0 +1,17 @@
+// The one interface every driver implements. A driver produces readings for
+// the devices it serves and, for writable ones, applies values.
+
+import type { Logger } from '../log.js';
+import type { Actuator, Value } from '../core/devices.js';
+
+export interface DriverContext {
+  report(id: string, value: Value, at?: number): void;
+  fault(id: string, message: string): void;
+  log: Logger;
+}
+
+export interface Driver extends Actuator {
+  readonly kind: string;
+  start(ctx: DriverContext): Promise<void>;
+  stop(): Promise<void>;
+}

@@ -1,0 +1,99 @@
+// Presence reporter: turns device state into presence, sent on change beyond
+// the deadband, never faster than min_interval, at least every heartbeat,
+// at once after an owner's command and on every (re)connect.
+
+import type { Element } from 'ltx';
+import xml from '@xmpp/xml';
+import type { Clock } from './core/clock.js';
+import type { Devices } from './core/devices.js';
+import { healthShow, summary } from './core/format.js';
+import { decide, snapshot, type Policy, type Sent } from './core/reporting.js';
+import type { Logger } from './log.js';
+
+export interface PresenceSink {
+  readonly online: boolean;
+  send(stanza: Element): Promise<void>;
+  on(event: 'online' | 'offline', fn: () => void): unknown;
+}
+
+export interface Reporter {
+  start(): void;
+  stop(): Promise<void>;
+  readonly stats: { presencesSent: number };
+  /** Extra children for every presence (e.g. XEP-0115 caps). */
+  decorate(fn: (presence: Element) => void): void;
+}
+
+export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger }): Reporter {
+  const { devices, session, clock, policy, log } = deps;
+  const stats = { presencesSent: 0 };
+  const decorators: ((p: Element) => void)[] = [];
+  let last: Sent | undefined;
+  let urgent = false;
+  let timer: NodeJS.Timeout | undefined;
+  let unsubscribe: (() => void) | undefined;
+  let running = false;
+
+  const build = (show: string | undefined, status: string): Element => {
+    const p = xml('presence', {}, show ? xml('show', {}, show) : undefined, xml('status', {}, status));
+    for (const d of decorators) d(p);
+    return p;
+  };
+
+  const nextStale = (now: number): number => {
+    let next = Infinity;
+    for (const s of devices.list()) {
+      const due = s.at !== undefined ? s.at + s.info.staleAfterMs + 1 : Infinity;
+      if (due > now && due < next) next = due;
+    }
+    return next;
+  };
+
+  const evaluate = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!running || !session.online) return;
+    const now = clock.now();
+    const current = snapshot(devices, healthShow(devices, now), now);
+    const d = decide({ policy, last, current, devices, now, urgent });
+    let wake: number;
+    if (d.send) {
+      const stanza = build(current.show, summary(devices));
+      last = current;
+      urgent = false;
+      stats.presencesSent++;
+      session.send(stanza).catch((err: unknown) => log.warn('presence not sent', { error: err }));
+      wake = now + policy.heartbeatMs;
+    } else {
+      wake = d.at;
+    }
+    wake = Math.min(wake, nextStale(now));
+    timer = setTimeout(evaluate, Math.max(0, wake - now));
+  };
+
+  return {
+    stats,
+    decorate: (fn) => decorators.push(fn),
+    start() {
+      running = true;
+      unsubscribe = devices.onChange((c) => {
+        if (c.cause === 'command') urgent = true;
+        evaluate();
+      });
+      session.on('online', () => {
+        last = undefined; // a new session has no presence yet: send at once
+        evaluate();
+      });
+      session.on('offline', () => clearTimeout(timer));
+      evaluate();
+    },
+    async stop() {
+      running = false;
+      clearTimeout(timer);
+      unsubscribe?.();
+      if (session.online) {
+        await session.send(xml('presence', { type: 'unavailable' }, xml('status', {}, 'gateway stopped'))).catch(() => {});
+      }
+    },
+  };
+}

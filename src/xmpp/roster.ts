@@ -1,0 +1,72 @@
+// RFC 6121 roster and subscriptions: fetch the roster on every connect (so the
+// server delivers pending requests), answer roster pushes, approve requests
+// from allowed JIDs (and subscribe back), refuse everyone else.
+
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import type { Logger } from '../log.js';
+import type { Router } from './router.js';
+
+export const NS_ROSTER = 'jabber:iq:roster';
+
+export interface RosterDeps {
+  router: Router;
+  session: { request(iq: Element): Promise<Element>; send(s: Element): Promise<void>; on(e: 'online', fn: () => void): unknown };
+  /** May this bare JID see our presence? */
+  allowed(bare: string): boolean;
+  self: string;
+  log: Logger;
+}
+
+export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<string> } {
+  const { router, session, log } = deps;
+  const to = new Set<string>(); // contacts whose presence we receive (or asked for)
+  const bareOf = (jid: string): string => jid.split('/')[0]!.toLowerCase();
+
+  const learn = (item: Element): void => {
+    const jid = item.attrs.jid?.toLowerCase();
+    if (!jid) return;
+    const sub = item.attrs.subscription;
+    if (sub === 'remove') to.delete(jid);
+    else if (sub === 'to' || sub === 'both' || item.attrs.ask === 'subscribe') to.add(jid);
+  };
+
+  session.on('online', () => {
+    session
+      .request(xml('iq', { type: 'get' }, xml('query', { xmlns: NS_ROSTER })))
+      .then((res) => res.getChild('query', NS_ROSTER)?.getChildren('item').forEach(learn))
+      .catch((err: unknown) => log.warn('roster not fetched', { error: err }));
+  });
+
+  // Roster pushes come from our own bare JID or the server (RFC 6121 §2.1.6).
+  router.set(
+    NS_ROSTER,
+    'query',
+    ({ child, from }) => {
+      if (from && bareOf(from) !== deps.self.toLowerCase()) return undefined;
+      child.getChildren('item').forEach(learn);
+      return undefined;
+    },
+    ['owner', 'server'],
+  );
+
+  router.onPresence(async (stanza) => {
+    const type = stanza.attrs.type;
+    const from = stanza.attrs.from;
+    if (!from || type !== 'subscribe') return;
+    const bare = bareOf(from);
+    if (!deps.allowed(bare)) {
+      log.info('subscription refused', { from: bare });
+      await session.send(xml('presence', { type: 'unsubscribed', to: bare }));
+      return;
+    }
+    log.info('subscription approved', { from: bare });
+    await session.send(xml('presence', { type: 'subscribed', to: bare }));
+    if (!to.has(bare)) {
+      to.add(bare);
+      await session.send(xml('presence', { type: 'subscribe', to: bare }));
+    }
+  });
+
+  return { subscribedTo: () => to };
+}

@@ -1,0 +1,29 @@
+// Building RFC 6120 stanzas: replies and errors.
+
+import type { Element } from 'ltx';
+import xml from '@xmpp/xml';
+import type { StanzaError } from '../core/errors.js';
+
+export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+
+export function errorElement(err: StanzaError): Element {
+  return xml(
+    'error',
+    { type: err.type },
+    xml(err.condition, { xmlns: NS_STANZAS }),
+    err.text ? xml('text', { xmlns: NS_STANZAS, 'xml:lang': 'en' }, err.text) : undefined,
+  );
+}
+
+/** An error reply to any stanza: same kind, id, addressed back to the sender. */
+export function errorReply(stanza: Element, err: StanzaError): Element {
+  return xml(stanza.name, { type: 'error', to: stanza.attrs.from, id: stanza.attrs.id }, errorElement(err));
+}
+
+export function iqResult(stanza: Element, child?: Element): Element {
+  return xml('iq', { type: 'result', to: stanza.attrs.from, id: stanza.attrs.id }, child);
+}
+
+export function chatMessage(to: string, body: string, thread?: string): Element {
+  return xml('message', { type: 'chat', to }, xml('body', {}, body), thread ? xml('thread', {}, thread) : undefined);
+}

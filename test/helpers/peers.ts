@@ -1,0 +1,186 @@
+// Test peers: real @xmpp/client connections to the suite's Prosody, and an
+// agent built from a YAML config exactly as the CLI builds it.
+
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { inject } from 'vitest';
+import { client, type StockClient } from '@xmpp/client';
+import xmlFactory from '@xmpp/xml';
+export const xml = xmlFactory;
+import type { Element } from 'ltx';
+import { Agent } from '../../src/agent.js';
+import { loadConfigText } from '../../src/config/load.js';
+import { createLogger, createSink, type LogSink } from '../../src/log.js';
+
+const run = promisify(execFile);
+
+export const server = () => inject('prosody');
+
+export interface Account {
+  user: string;
+  jid: string;
+  password: string;
+}
+
+export async function account(prefix: string): Promise<Account> {
+  const s = server();
+  const user = `${prefix}-${randomBytes(4).toString('hex')}`;
+  const password = `pw-${randomBytes(8).toString('hex')}`;
+  await run('prosodyctl', ['--config', s.cfg, 'register', user, s.domain, password]);
+  return { user, jid: `${user}@${s.domain}`, password };
+}
+
+export interface Peer {
+  jid: string;
+  xmpp: StockClient;
+  stanzas: Element[];
+  /** Resolve with the first stanza (already received or arriving) that matches. */
+  waitFor(pred: (s: Element) => boolean, timeoutMs?: number, what?: string): Promise<Element>;
+  /** Send a chat message and wait for the next chat reply from `to`'s bare JID. */
+  chat(to: string, body: string): Promise<string>;
+  iq(type: 'get' | 'set', to: string, child: Element): Promise<Element>;
+  send(s: Element): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function peer(acc: Account, resource = 'test'): Promise<Peer> {
+  const s = server();
+  const xmpp = client({ service: `xmpp://127.0.0.1:${s.port}`, domain: s.domain, username: acc.user, password: acc.password, resource });
+  xmpp.reconnect.stop();
+  const stanzas: Element[] = [];
+  const waiters = new Set<{ pred: (s: Element) => boolean; resolve: (s: Element) => void }>();
+  xmpp.on('error', () => {});
+  xmpp.on('stanza', (st: Element) => {
+    stanzas.push(st);
+    for (const w of waiters) {
+      if (w.pred(st)) {
+        waiters.delete(w);
+        w.resolve(st);
+      }
+    }
+  });
+  await xmpp.start();
+  // Like any real client: fetch the roster, then be available (or the server withholds presence).
+  await xmpp.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })), 10_000);
+  await xmpp.send(xml('presence'));
+  const bare = (j: string | undefined): string => (j ?? '').split('/')[0]!;
+  let consumed = 0;
+
+  const waitFor: Peer['waitFor'] = (pred, timeoutMs = 10_000, what = 'stanza') =>
+    new Promise((resolve, reject) => {
+      const found = stanzas.find(pred);
+      if (found) return resolve(found);
+      const w = {
+        pred,
+        resolve: (st: Element) => {
+          clearTimeout(t);
+          resolve(st);
+        },
+      };
+      const t = setTimeout(() => {
+        waiters.delete(w);
+        reject(new Error(`timed out waiting for ${what}; got:\n${stanzas.slice(-5).map(String).join('\n')}`));
+      }, timeoutMs);
+      waiters.add(w);
+    });
+
+  return {
+    jid: acc.jid,
+    xmpp,
+    stanzas,
+    waitFor,
+    async chat(to, body) {
+      const from = consumed;
+      const before = stanzas.length;
+      consumed = before;
+      await xmpp.send(xml('message', { type: 'chat', to }, xml('body', {}, body)));
+      const reply = await waitFor(
+        (st) => stanzas.indexOf(st) >= Math.max(before, from) && st.name === 'message' && bare(st.attrs.from) === bare(to) && st.getChild('body') !== undefined,
+        10_000,
+        `a reply to "${body}"`,
+      );
+      consumed = stanzas.indexOf(reply) + 1;
+      return reply.getChildText('body') ?? '';
+    },
+    async iq(type, to, child) {
+      return xmpp.iqCaller.request(xml('iq', { type, to }, child), 10_000);
+    },
+    send: (st) => xmpp.send(st),
+    async stop() {
+      await xmpp.stop().catch(() => {});
+    },
+  };
+}
+
+
+
+export interface RunningAgent {
+  agent: Agent;
+  jid: string;
+  fullJid: string;
+  account: Account;
+  logs: string[];
+  sink: LogSink;
+  stop(): Promise<void>;
+}
+
+/** A YAML config for a test agent on the suite's server; `extra` is appended verbatim. */
+export function agentYaml(a: { account: Account; owners: string[]; viewers?: string[]; devices?: string; extra?: string; xmpp?: string }): string {
+  const s = server();
+  return `xmpp:
+  jid: ${a.account.jid}
+  resource: agent
+  service: xmpp://127.0.0.1:${s.port}
+  tls:
+    ca_file: ${s.caFile}
+  reconnect:
+    initial_delay: 100ms
+    max_delay: 1s
+${a.xmpp ?? ''}owners: [${a.owners.join(', ')}]
+viewers: [${(a.viewers ?? []).join(', ')}]
+devices:
+${
+  a.devices ??
+  `  - id: temperature
+    driver: simulated
+    type: number
+    unit: "°C"
+    min: 15
+    max: 30
+    initial: 21.4
+    deadband: 0.5
+  - id: fan
+    driver: simulated
+    type: boolean
+    writable: true
+`
+}${a.extra ?? ''}`;
+}
+
+export async function startAgent(a: { owners: string[]; viewers?: string[]; devices?: string; extra?: string; xmpp?: string; waitOnline?: boolean }): Promise<RunningAgent> {
+  const acc = await account('gw');
+  const dir = mkdtempSync(join(tmpdir(), 'xia-agent-'));
+  const yaml = agentYaml({ account: acc, ...a });
+  writeFileSync(join(dir, 'agent.yaml'), yaml);
+  const loaded = loadConfigText(yaml, { baseDir: dir, env: { XMPP_IOT_AGENT_PASSWORD: acc.password } });
+  const logs: string[] = [];
+  const sink = createSink('debug', (l) => logs.push(l));
+  sink.secrets.add(acc.password);
+  const agent = new Agent({ loaded, log: createLogger(sink) });
+  const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));
+  await agent.start();
+  if (a.waitOnline !== false) await online;
+  return {
+    agent,
+    jid: acc.jid,
+    fullJid: `${acc.jid}/agent`,
+    account: acc,
+    logs,
+    sink,
+    stop: () => agent.stop(),
+  };
+}
