@@ -17,6 +17,9 @@ import { sasl, type AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
 import { directTls, starttls, tcpSocketOf } from './tls.js';
 
+/** How long stop() waits for the server to close the stream. */
+const STOP_GRACE_MS = 1500;
+
 export interface SessionOptions {
   jid: string;
   resource: string;
@@ -166,7 +169,12 @@ export class Session extends EventEmitter<SessionEvents> {
     clearTimeout(this.timer);
     if (!wasConnected) return;
     try {
-      await this.entity.stop();
+      // Close the stream politely, but do not wait long for a server that no longer answers.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('server did not close the stream in time')), STOP_GRACE_MS);
+      });
+      await Promise.race([this.entity.stop(), limit]).finally(() => clearTimeout(timer));
     } catch (err) {
       this.log.debug('stop', { error: err });
       tcpSocketOf(this.entity)?.destroy();

@@ -129,15 +129,28 @@ export interface RunningAgent {
 }
 
 /** A YAML config for a test agent on the suite's server; `extra` is appended verbatim. */
-export function agentYaml(a: { account: Account; owners: string[]; viewers?: string[]; devices?: string; extra?: string; xmpp?: string }): string {
+export interface AgentSpec {
+  owners: string[];
+  viewers?: string[];
+  /** YAML for the devices list (indented by two spaces). */
+  devices?: string;
+  /** YAML appended at the end (top-level keys). */
+  extra?: string;
+  /** YAML lines inside xmpp: (indented by two spaces). */
+  xmpp?: string;
+  service?: string;
+  /** CA file to trust; null for none. */
+  caFile?: string | null;
+}
+
+export function agentYaml(a: AgentSpec & { account: Account }): string {
   const s = server();
+  const ca = a.caFile === undefined ? s.caFile : a.caFile;
   return `xmpp:
   jid: ${a.account.jid}
   resource: agent
-  service: xmpp://127.0.0.1:${s.port}
-  tls:
-    ca_file: ${s.caFile}
-  reconnect:
+  service: ${a.service ?? `xmpp://127.0.0.1:${s.port}`}
+${ca ? `  tls:\n    ca_file: ${ca}\n` : ''}  reconnect:
     initial_delay: 100ms
     max_delay: 1s
 ${a.xmpp ?? ''}owners: [${a.owners.join(', ')}]
@@ -161,15 +174,17 @@ ${
 }${a.extra ?? ''}`;
 }
 
-export async function startAgent(a: { owners: string[]; viewers?: string[]; devices?: string; extra?: string; xmpp?: string; waitOnline?: boolean }): Promise<RunningAgent> {
-  const acc = await account('gw');
+export async function startAgent(
+  a: AgentSpec & { waitOnline?: boolean; account?: Account; password?: string; redact?: boolean },
+): Promise<RunningAgent> {
+  const acc = a.account ?? (await account('gw'));
   const dir = mkdtempSync(join(tmpdir(), 'xia-agent-'));
   const yaml = agentYaml({ account: acc, ...a });
   writeFileSync(join(dir, 'agent.yaml'), yaml);
-  const loaded = loadConfigText(yaml, { baseDir: dir, env: { XMPP_IOT_AGENT_PASSWORD: acc.password } });
+  const loaded = loadConfigText(yaml, { baseDir: dir, env: { XMPP_IOT_AGENT_PASSWORD: a.password ?? acc.password } });
   const logs: string[] = [];
   const sink = createSink('debug', (l) => logs.push(l));
-  sink.secrets.add(acc.password);
+  if (a.redact !== false) sink.secrets.add(acc.password);
   const agent = new Agent({ loaded, log: createLogger(sink) });
   const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));
   await agent.start();

@@ -1,0 +1,135 @@
+import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfigText } from '../src/config/load.js';
+import { checkConfig, isLoopbackService } from '../src/config/schema.js';
+import { parseDuration } from '../src/config/validate.js';
+
+const GOOD = {
+  xmpp: { jid: 'gw@iot.example.org', password: 'pw' },
+  owners: ['alice@iot.example.org'],
+  devices: [
+    { id: 'temperature', driver: 'simulated', type: 'number', unit: '°C' },
+    { id: 'fan', driver: 'simulated', type: 'boolean', writable: true },
+  ],
+};
+
+const issues = (raw: unknown): string[] => checkConfig(raw, { hostname: 'pi' }).issues.map((i) => `${i.path}: ${i.message}`);
+
+describe('config schema', () => {
+  it('accepts the contract example and fills defaults', () => {
+    const { config, issues } = checkConfig(GOOD, { hostname: 'rpi-kitchen' });
+    expect(issues).toEqual([]);
+    expect(config!.xmpp.resource).toBe('rpi-kitchen');
+    expect(config!.xmpp.tls.allow_plaintext).toBe(false);
+    expect(config!.viewers).toEqual([]);
+    expect(config!.devices[1]).toMatchObject({ id: 'fan', writable: true, name: 'fan', deadband: 0 });
+    expect(config!.presence).toEqual({ minIntervalMs: 10_000, heartbeatMs: 300_000 });
+  });
+
+  it('collects every problem at once, each naming its key', () => {
+    const out = issues({
+      xmpp: { jid: 'gw', service: 'http://x' },
+      owners: 'alice',
+      devices: [{ id: 'Fan', driver: 'simulated', type: 'number', deadband: -1 }, { driver: 'simulated', type: 'boolean', deadband: 1 }],
+      presence: { min_interval: 'soon' },
+    });
+    expect(out).toEqual(
+      expect.arrayContaining([
+        'xmpp.jid: expected a bare JID such as gateway@iot.example.org, got "gw"',
+        expect.stringMatching(/^xmpp\.service: expected a URI such as xmpp:\/\/host:5222/),
+        'owners: expected a list, got "alice"',
+        expect.stringMatching(/^devices\[0\]\.id: expected a lower-case id/),
+        'devices[0].deadband: expected a number ≥ 0, got -1',
+        'devices[1].id: is required (a lower-case id (letters, digits, - and _, starting with a letter))',
+        'devices[1].deadband: only applies to type number (this device is boolean)',
+        'presence.min_interval: expected a duration such as 30, "30s", "5m" or "1h", got "soon"',
+      ]),
+    );
+    expect(out.length).toBeGreaterThanOrEqual(8);
+  });
+
+  it('suggests the key meant by a typo', () => {
+    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, presence, log');
+  });
+
+  it('refuses duplicate ids, command words as ids, and drivers this build lacks', () => {
+    const out = issues({
+      ...GOOD,
+      devices: [
+        { id: 'fan', driver: 'simulated', type: 'boolean' },
+        { id: 'fan', driver: 'simulated', type: 'boolean' },
+        { id: 'status', driver: 'simulated', type: 'string' },
+        { id: 'relay', driver: 'gpio', type: 'boolean' },
+      ],
+    });
+    expect(out).toContain('devices[1].id: duplicate id "fan"');
+    expect(out).toContain('devices[2].id: "status" is a chat command word; choose another id');
+    expect(out).toContain('devices[3].driver: driver "gpio" is not available in this version (available: simulated)');
+  });
+
+  it('allows plaintext only for a loopback service', () => {
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, service: 'xmpp://10.0.0.5:5222', tls: { allow_plaintext: true } } })).toEqual([
+      'xmpp.tls.allow_plaintext: plaintext is only allowed when xmpp.service is on loopback (xmpp://127.0.0.1:PORT), got "xmpp://10.0.0.5:5222"',
+    ]);
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, tls: { allow_plaintext: true } } })[0]).toMatch(/got no service$/);
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, service: 'xmpp://127.0.0.1:5222', tls: { allow_plaintext: true } } })).toEqual([]);
+    expect(isLoopbackService('xmpp://localhost:5222')).toBe(true);
+    expect(isLoopbackService('xmpp://[::1]:5222')).toBe(true);
+    expect(isLoopbackService('xmpp://127.evil.com:5222')).toBe(false);
+  });
+
+  it('checks an initial value against the device type', () => {
+    expect(issues({ ...GOOD, devices: [{ id: 'fan', driver: 'simulated', type: 'boolean', initial: 'on' }] })).toEqual([
+      'devices[0].initial: expected a boolean (the device\'s type), got "on"',
+    ]);
+  });
+
+  it('reads durations as seconds or with a unit', () => {
+    expect(parseDuration(30)).toBe(30_000);
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('5m')).toBe(300_000);
+    expect(parseDuration('1.5h')).toBe(5_400_000);
+    expect(parseDuration('-1')).toBeUndefined();
+    expect(parseDuration('5 minutes')).toBeUndefined();
+  });
+});
+
+describe('config loading and secrets', () => {
+  const yaml = (xmpp: string): string => `xmpp:\n  jid: gw@iot.example.org\n${xmpp}owners: [alice@iot.example.org]\ndevices:\n  - {id: fan, driver: simulated, type: boolean}\n`;
+
+  it('takes the password from the environment first, then the file, then the config', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-cfg-'));
+    writeFileSync(join(dir, 'pw'), 'from-file\n');
+    chmodSync(join(dir, 'pw'), 0o600);
+    const fromFile = loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: {} });
+    expect(fromFile).toMatchObject({ password: 'from-file', passwordSource: 'password_file', warnings: [] });
+    const fromEnv = loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: { XMPP_IOT_AGENT_PASSWORD: 'from-env' } });
+    expect(fromEnv).toMatchObject({ password: 'from-env', passwordSource: 'environment' });
+    expect(loadConfigText(yaml('  password: inline\n'), { baseDir: dir, env: {} }).password).toBe('inline');
+  });
+
+  it('explains a missing password and an unreadable file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-cfg-'));
+    const err = (() => {
+      try {
+        loadConfigText(yaml(''), { baseDir: dir, env: {} });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).issues[0]!.message).toContain('XMPP_IOT_AGENT_PASSWORD');
+    expect(() => loadConfigText(yaml('  password_file: missing\n'), { baseDir: dir, env: {} })).toThrow(/xmpp.password_file: cannot read .*missing: ENOENT/);
+    expect(() => loadConfigText(yaml('  password: x\n  tls:\n    ca_file: nope.pem\n'), { baseDir: dir, env: {} })).toThrow(/xmpp.tls.ca_file: cannot read/);
+  });
+
+  it('warns when the password file is readable by others', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-cfg-'));
+    writeFileSync(join(dir, 'pw'), 'x');
+    chmodSync(join(dir, 'pw'), 0o640);
+    const { warnings } = loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: {} });
+    expect(warnings[0]).toMatch(/readable by other users \(mode 640\); run: chmod 600/);
+  });
+});

@@ -1,0 +1,113 @@
+// IQs against the agent over a real Prosody: disco, ping, version, and the
+// RFC 6120 errors for everything else.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Element } from 'ltx';
+import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+
+let agent: RunningAgent;
+let owner: Peer;
+let viewer: Peer;
+let stranger: Peer;
+
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+
+beforeAll(async () => {
+  const [o, v, s] = await Promise.all([account('alice'), account('bob'), account('eve')]);
+  agent = await startAgent({ owners: [o.jid], viewers: [v.jid] });
+  [owner, viewer, stranger] = await Promise.all([peer(o), peer(v), peer(s)]);
+});
+
+afterAll(async () => {
+  await Promise.all([owner?.stop(), viewer?.stop(), stranger?.stop()]);
+  await agent?.stop();
+});
+
+/** Send raw and return the reply with the same id (result or error). */
+async function raw(p: Peer, iq: Element): Promise<Element> {
+  const id = `t${Math.random().toString(36).slice(2)}`;
+  iq.attrs.id = id;
+  await p.send(iq);
+  return p.waitFor((s) => s.name === 'iq' && s.attrs.id === id, 10_000, `reply to ${id}`);
+}
+
+function condition(reply: Element): string | undefined {
+  return reply.getChild('error')?.getChildElements().find((c) => c.getNS() === STANZAS && c.name !== 'text')?.name;
+}
+
+describe('XEP-0030 service discovery', () => {
+  it('lists identity and features', async () => {
+    const res = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
+    const q = res.getChild('query')!;
+    expect(q.getChild('identity')?.attrs).toMatchObject({ category: 'client', type: 'bot' });
+    const features = q.getChildren('feature').map((f) => f.attrs.var);
+    expect(features).toEqual(expect.arrayContaining(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items', 'urn:xmpp:ping', 'jabber:iq:version']));
+  });
+
+  it('lists devices as items, and each device node answers info', async () => {
+    const res = await viewer.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' }));
+    const items = res.getChild('query')!.getChildren('item').map((i) => i.attrs);
+    expect(items).toEqual([
+      { jid: agent.fullJid, node: 'temperature', name: 'temperature (°C)' },
+      { jid: agent.fullJid, node: 'fan', name: 'fan, writable' },
+    ]);
+    const info = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'fan' }));
+    expect(info.getChild('query')?.attrs.node).toBe('fan');
+  });
+
+  it('answers item-not-found for an unknown node', async () => {
+    const reply = await raw(owner, xml('iq', { type: 'get', to: agent.fullJid }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'nope' })));
+    expect(reply.attrs.type).toBe('error');
+    expect(condition(reply)).toBe('item-not-found');
+  });
+});
+
+describe('XEP-0199 ping and XEP-0092 version', () => {
+  it('answers ping with an empty result', async () => {
+    const reply = await raw(owner, xml('iq', { type: 'get', to: agent.fullJid }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    expect(reply.attrs.type).toBe('result');
+    expect(reply.getChildElements()).toHaveLength(0);
+  });
+
+  it('tells its name and version', async () => {
+    const res = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'jabber:iq:version' }));
+    expect(res.getChild('query')!.getChildText('name')).toBe('xmpp-iot-agent');
+    expect(res.getChild('query')!.getChildText('version')).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('RFC 6120 errors', () => {
+  it('answers service-unavailable to an unknown get or set', async () => {
+    const get = await raw(owner, xml('iq', { type: 'get', to: agent.fullJid }, xml('query', { xmlns: 'urn:example:unknown' })));
+    expect(get.attrs.type).toBe('error');
+    expect(condition(get)).toBe('service-unavailable');
+    expect(get.getChild('error')!.attrs.type).toBe('cancel');
+    const set = await raw(owner, xml('iq', { type: 'set', to: agent.fullJid }, xml('thing', { xmlns: 'urn:example:unknown' })));
+    expect(condition(set)).toBe('service-unavailable');
+  });
+
+  it('answers bad-request to an IQ with two children', async () => {
+    const reply = await raw(
+      owner,
+      xml('iq', { type: 'get', to: agent.fullJid }, xml('ping', { xmlns: 'urn:xmpp:ping' }), xml('query', { xmlns: 'jabber:iq:version' })),
+    );
+    expect(condition(reply)).toBe('bad-request');
+    expect(reply.getChild('error')!.attrs.type).toBe('modify');
+  });
+
+  it('answers forbidden to a stranger, whatever the request', async () => {
+    for (const child of [xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' }), xml('ping', { xmlns: 'urn:xmpp:ping' })]) {
+      const reply = await raw(stranger, xml('iq', { type: 'get', to: agent.fullJid }, child));
+      expect(condition(reply)).toBe('forbidden');
+      expect(reply.getChild('error')!.attrs.type).toBe('auth');
+    }
+  });
+
+  it('never answers an IQ result or error, and keeps working', async () => {
+    await owner.send(xml('iq', { type: 'result', id: 'unasked', to: agent.fullJid }));
+    await owner.send(xml('iq', { type: 'error', id: 'unasked2', to: agent.fullJid }, xml('error', { type: 'cancel' })));
+    const reply = await raw(owner, xml('iq', { type: 'get', to: agent.fullJid }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    expect(reply.attrs.type).toBe('result');
+    expect(owner.stanzas.some((s) => s.attrs.id === 'unasked' || s.attrs.id === 'unasked2')).toBe(false);
+  });
+});

@@ -1,0 +1,157 @@
+// The session against real servers: TLS both ways, login, reconnect with
+// backoff after a dropped link and a server restart, plaintext refusal,
+// and secrets kept out of the log.
+
+import net from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startProsody } from '../src/dev/prosody.js';
+import { account, peer, server, startAgent, xml, type RunningAgent } from './helpers/peers.js';
+
+const running: RunningAgent[] = [];
+const track = (a: RunningAgent): RunningAgent => (running.push(a), a);
+afterAll(async () => {
+  await Promise.all(running.map((a) => a.stop()));
+});
+
+const once = <T>(emitter: { once(e: string, f: (v: T) => void): unknown }, event: string): Promise<T> =>
+  new Promise((resolve) => emitter.once(event, resolve));
+
+describe('TLS', () => {
+  it('logs in over STARTTLS with SCRAM and the configured CA', async () => {
+    const a = track(await startAgent({ owners: ['alice@iot.test'] }));
+    expect(a.agent.session.online).toBe(true);
+    expect(a.agent.session.stats.mechanism).toMatch(/^SCRAM-SHA-/);
+    const online = a.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'online');
+    expect(online).toMatchObject({ secure: true, jid: `${a.jid}/agent` });
+  });
+
+  it('logs in over direct TLS (xmpps://)', async () => {
+    const a = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpps://127.0.0.1:${server().tlsPort}` }));
+    expect(a.agent.session.online).toBe(true);
+  });
+});
+
+describe('login failures', () => {
+  it('stops for good on a wrong password instead of hammering the server', async () => {
+    const a = track(await startAgent({ owners: ['alice@iot.test'], password: 'wrong-password', waitOnline: false }));
+    const err = await once<{ kind: string; message: string }>(a.agent, 'fatal');
+    expect(err.kind).toBe('not-authorized');
+    expect(a.agent.session.state).toBe('failed');
+    await new Promise((r) => setTimeout(r, 300)); // longer than the configured 100 ms initial backoff
+    expect(a.logs.filter((l) => l.includes('"connection attempt failed"') || l.includes('"reconnecting"'))).toHaveLength(0);
+  });
+
+  it('refuses to log in when the server offers no TLS, and logs in without TLS only when allowed on loopback', async () => {
+    const received: string[] = [];
+    const fake = net.createServer((sock) => {
+      sock.on('data', (d) => {
+        const text = d.toString();
+        received.push(text);
+        if (text.includes('<stream:stream')) {
+          sock.write(
+            `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' from='iot.test' version='1.0'>` +
+              `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>`,
+          );
+        }
+      });
+      sock.on('error', () => {});
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const port = (fake.address() as net.AddressInfo).port;
+    try {
+      const refused = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, waitOnline: false }));
+      const err = await once<{ kind: string }>(refused.agent, 'fatal');
+      expect(err.kind).toBe('tls-required');
+      expect(received.join('')).not.toContain('<auth');
+
+      received.length = 0;
+      const allowed = track(
+        await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, xmpp: '  tls:\n    allow_plaintext: true\n', caFile: null, waitOnline: false }),
+      );
+      const deadline = Date.now() + 5000;
+      while (!received.join('').includes('<auth') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      // Over plaintext it picks SCRAM, never PLAIN (which would show the password).
+      expect(received.join('')).toMatch(/<auth [^>]*mechanism="SCRAM-SHA-1"/);
+      await allowed.stop();
+    } finally {
+      fake.close();
+    }
+  });
+});
+
+describe('reconnect', () => {
+  it('comes back after the link drops, re-sends presence, and skips PBKDF2 the second time', async () => {
+    const o = await account('alice');
+    const a = track(await startAgent({ owners: [o.jid] }));
+    const owner = await peer(o);
+    try {
+      await owner.send(xml('presence', { type: 'subscribe', to: a.jid }));
+      await owner.waitFor((s) => s.name === 'presence' && s.attrs.from === a.fullJid && !s.attrs.type, 10_000, 'first presence');
+      const seen = owner.stanzas.length;
+      const offline = once(a.agent.session, 'offline');
+      const online = once(a.agent.session, 'online');
+      a.agent.session.dropConnection();
+      await offline;
+      await online;
+      await owner.waitFor((s) => owner.stanzas.indexOf(s) >= seen && s.name === 'presence' && s.attrs.from === a.fullJid && !s.attrs.type, 10_000, 'presence after reconnect');
+      expect(a.agent.session.stats).toMatchObject({ connects: 2, reconnects: 1, keyDerivations: 1 });
+      expect(await owner.chat(a.fullJid, 'fan on')).toBe('fan → on ✓');
+    } finally {
+      await owner.stop();
+    }
+  });
+
+  it('retries with growing delays while the server is down, and recovers when it returns', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-restart-'));
+    const own = await startProsody({ dir });
+    try {
+      const pw = 'restart-secret';
+      await own.register('gw', pw);
+      const a = track(
+        await startAgent({
+          owners: ['alice@iot.test'],
+          account: { user: 'gw', jid: `gw@${own.domain}`, password: pw },
+          service: own.service,
+          caFile: own.caFile,
+        }),
+      );
+      await own.stop();
+      // Wait for a few failed attempts.
+      const deadline = Date.now() + 8000;
+      const delays = (): number[] => a.logs.map((l) => JSON.parse(l) as { msg: string; inMs?: number }).filter((l) => l.msg === 'reconnecting').map((l) => l.inMs!);
+      while (delays().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const d = delays();
+      expect(d.length).toBeGreaterThanOrEqual(4);
+      // initial 100 ms doubling to a 1 s cap, each jittered into [half, full].
+      expect(d[0]).toBeGreaterThanOrEqual(50);
+      expect(d[0]).toBeLessThanOrEqual(100);
+      expect(d[3]).toBeGreaterThanOrEqual(400);
+      expect(Math.max(...d)).toBeLessThanOrEqual(1000);
+      expect(a.agent.session.online).toBe(false);
+      const back = once(a.agent.session, 'online');
+      await own.restart();
+      await back;
+      expect(a.agent.session.stats.reconnects).toBe(1);
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('never writes the password to the log, even at debug level with an XML trace and no redaction', async () => {
+    const a = track(await startAgent({ owners: ['alice@iot.test'], extra: 'log:\n  level: debug\n  xml: true\n', redact: false }));
+    const o = await account('alice');
+    const p = await peer(o);
+    await p.stop();
+    await a.agent.session.stop();
+    const all = a.logs.join('\n');
+    expect(a.logs.some((l) => l.includes('"ns":"agent:xmpp"') && l.includes('"msg":"out"'))).toBe(true); // the trace is on
+    expect(all).not.toContain(a.account.password);
+    expect(all).not.toContain(Buffer.from(a.account.password).toString('base64'));
+  });
+});
