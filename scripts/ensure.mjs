@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Installs or checks what `npm test` and `npm run demo` need, before anything
+// else runs. Node built-ins only: this runs before node_modules exists.
+//   node scripts/ensure.mjs deps      npm packages (npm ci when node_modules is missing or stale)
+//   node scripts/ensure.mjs prosody   Prosody and openssl (apt-get when root; otherwise says what to run)
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const say = (msg) => process.stderr.write(`[ensure] ${msg}\n`);
+
+function onPath(bin) {
+  return (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin']).some((d) => d && existsSync(join(d, bin)));
+}
+
+function deps() {
+  const modules = join(root, 'node_modules');
+  const lock = join(root, 'package-lock.json');
+  const marker = join(modules, '.package-lock.json');
+  const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
+  if (!existsSync(modules) || stale) {
+    say('installing npm packages (npm ci)');
+    const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) {
+      say('npm ci failed; see above');
+      process.exit(1);
+    }
+  }
+}
+
+function debianPackages(bins) {
+  const missing = bins.filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !onPath('apt-get')) {
+    say(`missing: ${missing.join(', ')}. Install with: sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+  say(`installing ${missing.join(', ')} with apt-get`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  // Debian starts the system-wide Prosody on install; ours are private, so leave the system one alone.
+}
+
+for (const what of process.argv.slice(2)) {
+  if (what === 'deps') deps();
+  else if (what === 'prosody') debianPackages([['prosody', 'prosody'], ['prosodyctl', 'prosody'], ['openssl', 'openssl']]);
+  else {
+    say(`unknown target ${what}`);
+    process.exit(2);
+  }
+}

@@ -1,0 +1,107 @@
+// `npm run demo`: a private Prosody on loopback, a gateway account and an
+// owner account, the agent with simulated devices, and a terminal chat as the
+// owner. Everything lives in ./.demo and is stopped on exit.
+
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProsodyMissingError, startProsody } from './prosody.js';
+import { chat } from './repl.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const cli = resolve(here, '..', 'cli.js');
+
+async function main(): Promise<number> {
+  const dir = resolve(process.env.DEMO_DIR ?? '.demo');
+  mkdirSync(dir, { recursive: true });
+  process.stdout.write('Starting a private Prosody on 127.0.0.1 …\n');
+  const prosody = await startProsody({ dir: join(dir, 'prosody'), port: 5222 });
+
+  const pwFile = join(dir, 'gateway.password');
+  const gwPassword = existsSync(pwFile) ? readFileSync(pwFile, 'utf8').trim() : randomBytes(12).toString('base64url');
+  writeFileSync(pwFile, gwPassword + '\n');
+  chmodSync(pwFile, 0o600);
+  const gateway = await prosody.register('gateway', gwPassword);
+  const owner = await prosody.register('alice', 'alice');
+
+  const configFile = join(dir, 'agent.yaml');
+  writeFileSync(
+    configFile,
+    `# Written by npm run demo; a full reference is in README.md.
+xmpp:
+  jid: ${gateway}
+  resource: demo
+  password_file: gateway.password
+  service: ${prosody.service}
+  tls:
+    ca_file: ${prosody.caFile}
+owners: [${owner}]
+devices:
+  - id: temperature
+    driver: simulated
+    type: number
+    unit: "°C"
+    min: 18
+    max: 26
+    initial: 21.4
+    deadband: 0.3
+  - id: humidity
+    driver: simulated
+    type: number
+    unit: "%"
+    decimals: 0
+    min: 35
+    max: 60
+    initial: 48
+    deadband: 2
+  - id: fan
+    driver: simulated
+    type: boolean
+    writable: true
+presence:
+  min_interval: 5s
+  heartbeat: 5m
+`,
+  );
+
+  const logFile = join(dir, 'agent.log');
+  const out = openSync(logFile, 'a');
+  const agent = spawn(process.execPath, [cli, 'run', '--config', configFile], { stdio: ['ignore', out, out] });
+  let agentExit: number | null = null;
+  agent.on('exit', (code) => (agentExit = code));
+
+  process.stdout.write(
+    `
+  Server   127.0.0.1:${prosody.port} (STARTTLS), ${prosody.tlsPort} (direct TLS), domain ${prosody.domain}
+  Gateway  ${gateway}/demo   (agent log: ${logFile})
+  You      ${owner}, password: alice
+
+  To use a real client instead (Gajim, Dino): add the account ${owner} with
+  password "alice", set its server to 127.0.0.1 port ${prosody.port} (Gajim: account
+  settings → connection → custom host), accept the self-signed certificate
+  (${prosody.caFile}), and add ${gateway} to your roster.
+
+`,
+  );
+
+  let code = 0;
+  try {
+    code = await chat({ prosody, jid: owner, password: 'alice', gateway: `${gateway}/demo`, logFile: join(dir, 'owner.log'), agentExited: () => agentExit });
+  } finally {
+    agent.kill('SIGTERM');
+    await new Promise((r) => (agentExit === null ? agent.once('exit', r) : r(null)));
+    await prosody.stop();
+  }
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ProsodyMissingError) process.stderr.write(`${err.message}\n`);
+    else process.stderr.write(`demo failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);
