@@ -51,6 +51,8 @@ export async function peer(acc: Account, resource = 'test'): Promise<Peer> {
   const s = server();
   const xmpp = client({ service: `xmpp://127.0.0.1:${s.port}`, domain: s.domain, username: acc.user, password: acc.password, resource });
   xmpp.reconnect.stop();
+  // The stock 2 s stream timeout is too tight when parallel test files load both cores.
+  xmpp.timeout = 15_000;
   const stanzas: Element[] = [];
   const waiters = new Set<{ pred: (s: Element) => boolean; resolve: (s: Element) => void }>();
   xmpp.on('error', () => {});
