@@ -20,8 +20,9 @@ export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: El
     const body = stanza.getChildText('body');
     const from = stanza.attrs.from;
     if (body === null || !from) return;
+    if (role === 'server') return; // server notices (MOTD, welcome) are not commands
     const now = deps.clock.now();
-    if (role === 'stranger' || role === 'server') {
+    if (role === 'stranger') {
       const bare = bareOf(from);
       const last = refused.get(bare);
       if (last !== undefined && now - last < REFUSAL_INTERVAL_MS) return;

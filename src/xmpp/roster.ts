@@ -47,7 +47,7 @@ export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<stri
       child.getChildren('item').forEach(learn);
       return undefined;
     },
-    ['owner', 'server'],
+    { allow: ['owner', 'server'], advertise: false },
   );
 
   router.onPresence(async (stanza) => {

@@ -23,6 +23,14 @@ export type StanzaHandler = (stanza: Element, role: Role) => void | Promise<void
 interface Route {
   handler: IqHandler;
   allow: readonly Role[];
+  advertise: boolean;
+}
+
+export interface RouteOptions {
+  /** Who may call it; default: readers for get, owners for set. */
+  allow?: readonly Role[];
+  /** List the namespace in disco#info (default true; false for RFC plumbing such as roster pushes). */
+  advertise?: boolean;
 }
 
 export interface RouterStats {
@@ -43,13 +51,13 @@ export class Router {
   constructor(private readonly deps: { send: (stanza: Element) => Promise<void>; authority: Authority; log: Logger }) {}
 
   /** Register an IQ get handler; readers (owners, viewers, own server) may call it unless `allow` says otherwise. */
-  get(ns: string, name: string, handler: IqHandler, allow: readonly Role[] = READERS): void {
-    this.add('get', ns, name, handler, allow);
+  get(ns: string, name: string, handler: IqHandler, opts: RouteOptions = {}): void {
+    this.add('get', ns, name, handler, { allow: opts.allow ?? READERS, advertise: opts.advertise ?? true });
   }
 
   /** Register an IQ set handler; only owners may call it unless `allow` says otherwise. */
-  set(ns: string, name: string, handler: IqHandler, allow: readonly Role[] = OWNERS): void {
-    this.add('set', ns, name, handler, allow);
+  set(ns: string, name: string, handler: IqHandler, opts: RouteOptions = {}): void {
+    this.add('set', ns, name, handler, { allow: opts.allow ?? OWNERS, advertise: opts.advertise ?? true });
   }
 
   onMessage(handler: StanzaHandler): void {
@@ -60,9 +68,9 @@ export class Router {
     this.presenceHandlers.push(handler);
   }
 
-  /** Namespaces with a handler, for disco#info. */
+  /** Namespaces with an advertised handler, for disco#info. */
   features(): string[] {
-    return [...new Set([...this.routes.keys()].map((k) => k.split(' ')[1]!))];
+    return [...new Set([...this.routes].filter(([, r]) => r.advertise).map(([k]) => k.split(' ')[1]!))];
   }
 
   async handle(stanza: Element): Promise<void> {
@@ -77,10 +85,10 @@ export class Router {
     }
   }
 
-  private add(type: string, ns: string, name: string, handler: IqHandler, allow: readonly Role[]): void {
+  private add(type: string, ns: string, name: string, handler: IqHandler, rest: Omit<Route, 'handler'>): void {
     const key = `${type} ${ns} ${name}`;
     if (this.routes.has(key)) throw new Error(`two handlers for ${key}`);
-    this.routes.set(key, { handler, allow });
+    this.routes.set(key, { handler, ...rest });
   }
 
   private async dispatch(handlers: StanzaHandler[], stanza: Element, role: Role): Promise<void> {

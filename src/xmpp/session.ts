@@ -147,7 +147,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.state === 'online';
   }
 
-  /** Begin connecting; retries with backoff until stop(). Resolves once the first attempt is under way. */
+  /** Begin connecting in the background; retries with backoff until stop(). Listen for 'online'. */
   start(): void {
     if (this.state !== 'offline') return;
     void this.connectOnce();
