@@ -1,23 +1,20 @@
 // Chatting with the agent over a real Prosody, as an owner, a viewer and a stranger.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+import { cast, xml, type Cast, type Peer, type RunningAgent } from './helpers/peers.js';
 
+let c: Cast;
 let agent: RunningAgent;
 let owner: Peer;
 let viewer: Peer;
 let stranger: Peer;
 
 beforeAll(async () => {
-  const [o, v, s] = await Promise.all([account('alice'), account('bob'), account('eve')]);
-  agent = await startAgent({ owners: [o.jid], viewers: [v.jid] });
-  [owner, viewer, stranger] = await Promise.all([peer(o), peer(v), peer(s)]);
+  c = await cast();
+  ({ agent, owner, viewer, stranger } = c);
 });
 
-afterAll(async () => {
-  await Promise.all([owner?.stop(), viewer?.stop(), stranger?.stop()]);
-  await agent?.stop();
-});
+afterAll(() => c?.stop());
 
 describe('owner', () => {
   it('subscribes, is approved and subscribed back, and sees the readings as status', async () => {

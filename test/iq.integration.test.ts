@@ -3,25 +3,22 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
-import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+import { cast, xml, type Cast, type Peer, type RunningAgent } from './helpers/peers.js';
 
+let c: Cast;
 let agent: RunningAgent;
 let owner: Peer;
 let viewer: Peer;
 let stranger: Peer;
 
-const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
-
 beforeAll(async () => {
-  const [o, v, s] = await Promise.all([account('alice'), account('bob'), account('eve')]);
-  agent = await startAgent({ owners: [o.jid], viewers: [v.jid] });
-  [owner, viewer, stranger] = await Promise.all([peer(o), peer(v), peer(s)]);
+  c = await cast();
+  ({ agent, owner, viewer, stranger } = c);
 });
 
-afterAll(async () => {
-  await Promise.all([owner?.stop(), viewer?.stop(), stranger?.stop()]);
-  await agent?.stop();
-});
+afterAll(() => c?.stop());
+
+const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
 /** Send raw and return the reply with the same id (result or error). */
 async function raw(p: Peer, iq: Element): Promise<Element> {

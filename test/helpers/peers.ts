@@ -201,3 +201,28 @@ export async function startAgent(
     stop: () => agent.stop(),
   };
 }
+
+export interface Cast {
+  agent: RunningAgent;
+  owner: Peer;
+  viewer: Peer;
+  stranger: Peer;
+  stop(): Promise<void>;
+}
+
+/** An agent with one owner, one viewer and one stranger, all connected. */
+export async function cast(): Promise<Cast> {
+  const [o, v, s] = await Promise.all([account('alice'), account('bob'), account('eve')]);
+  const agent = await startAgent({ owners: [o.jid], viewers: [v.jid] });
+  const [owner, viewer, stranger] = await Promise.all([peer(o), peer(v), peer(s)]);
+  return {
+    agent,
+    owner,
+    viewer,
+    stranger,
+    async stop() {
+      await Promise.all([owner.stop(), viewer.stop(), stranger.stop()]);
+      await agent.stop();
+    },
+  };
+}
