@@ -16,7 +16,9 @@ import { Router } from './xmpp/router.js';
 import { roster } from './xmpp/roster.js';
 import { Session } from './xmpp/session.js';
 import type { AuthError } from './xmpp/sasl.js';
-import { discoInfo, discoItems, NS_DISCO_INFO, NS_DISCO_ITEMS } from './xep/disco.js';
+import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
+import { commands, NS_COMMANDS, type StatusField } from './xep/commands.js';
+import { deviceNodes, discoInfo, discoItems, ownFeatures, NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoDeps } from './xep/disco.js';
 import { NS_PING, ping } from './xep/ping.js';
 import { NS_VERSION, version } from './xep/version.js';
 import { PRODUCT } from './version.js';
@@ -100,16 +102,27 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.session.on('fatal', (err) => this.emit('fatal', err));
 
     // Protocol surface: each XEP's handlers, registered here and nowhere else.
-    const disco = {
+    const selfJid = (): string => this.session.jid ?? `${self}/${config.xmpp.resource}`;
+    const adhoc = commands({ devices: this.devices, clock, self: selfJid, status: () => this.statusFields() });
+    const identity: Identity = { category: 'client', type: 'bot', name: 'xmpp-iot-agent' };
+    let ver: string | undefined;
+    const caps = (): string => (ver ??= capsVer([identity], ownFeatures(disco)));
+    const disco: DiscoDeps = {
       devices: this.devices,
+      identity,
       features: () => this.router.features(),
-      name: 'xmpp-iot-agent',
-      self: () => this.session.jid ?? `${self}/${config.xmpp.resource}`,
+      self: selfJid,
+      capsNode: () => `${CAPS_NODE}#${caps()}`,
+      providers: [
+        { info: (node) => adhoc.info(node), items: (node, role) => (node === NS_COMMANDS ? adhoc.items(role) : undefined) },
+        deviceNodes(this.devices),
+      ],
     };
     this.router.get(NS_DISCO_INFO, 'query', discoInfo(disco));
     this.router.get(NS_DISCO_ITEMS, 'query', discoItems(disco));
     this.router.get(NS_PING, 'ping', ping);
     this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
+    this.router.set(NS_COMMANDS, 'command', adhoc.execute, { allow: ['owner', 'viewer'] });
     this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat') }));
     roster({
       router: this.router,
@@ -126,12 +139,31 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       policy: config.presence,
       log: log.child('presence'),
     });
+    this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye
     // (unavailable presence) while the session is still up.
     this.components.push(
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
+  }
+
+  /** Live figures for the "Agent status" command. */
+  statusFields(): StatusField[] {
+    const s = this.session.stats;
+    const faults = this.devices.list().filter((d) => d.fault).length;
+    const uptime = Math.round((Date.now() - this.startedAt) / 1000);
+    return [
+      { var: 'version', label: 'Version', value: PRODUCT.version },
+      { var: 'uptime', label: 'Uptime', value: `${Math.floor(uptime / 3600)} h ${Math.floor((uptime % 3600) / 60)} min ${uptime % 60} s` },
+      { var: 'connection', label: 'Connection', value: this.session.state },
+      { var: 'online-since', label: 'Online since', value: s.onlineSince ? new Date(s.onlineSince).toISOString() : '—' },
+      { var: 'reconnects', label: 'Reconnects', value: String(s.reconnects) },
+      { var: 'devices', label: 'Devices', value: `${this.devices.ids().length} (${faults} faulty)` },
+      { var: 'readings', label: 'Readings received', value: String(this.devices.readings) },
+      { var: 'presences', label: 'Presences sent', value: String(this.reporter.stats.presencesSent) },
+      { var: 'stanza-errors', label: 'Stanza errors sent', value: String(this.router.stats.errorsOut) },
+    ];
   }
 
   async start(): Promise<void> {

@@ -3,6 +3,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
+import { capsVer } from '../src/xep/caps.js';
 import { cast, xml, type Cast, type Peer, type RunningAgent } from './helpers/peers.js';
 
 let c: Cast;
@@ -19,6 +20,13 @@ beforeAll(async () => {
 afterAll(() => c?.stop());
 
 const STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
+const FEATURES = [
+  'http://jabber.org/protocol/commands',
+  'http://jabber.org/protocol/disco#info',
+  'http://jabber.org/protocol/disco#items',
+  'jabber:iq:version',
+  'urn:xmpp:ping',
+];
 
 /** Send raw and return the reply with the same id (result or error). */
 async function raw(p: Peer, iq: Element): Promise<Element> {
@@ -38,7 +46,20 @@ describe('XEP-0030 service discovery', () => {
     const q = res.getChild('query')!;
     expect(q.getChild('identity')?.attrs).toMatchObject({ category: 'client', type: 'bot' });
     const features = q.getChildren('feature').map((f) => f.attrs.var);
-    expect(features).toEqual(['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items', 'jabber:iq:version', 'urn:xmpp:ping']);
+    expect(features).toEqual(FEATURES);
+  });
+
+  it('sends XEP-0115 caps in presence whose ver matches what disco#info on node#ver says', async () => {
+    await owner.send(xml('presence', { type: 'subscribe', to: agent.jid }));
+    const p = await owner.waitFor((s) => s.name === 'presence' && s.attrs.from === agent.fullJid && !s.attrs.type, 10_000, 'presence');
+    const c = p.getChild('c', 'http://jabber.org/protocol/caps')!;
+    expect(c.attrs.hash).toBe('sha-1');
+    const res = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: `${c.attrs.node}#${c.attrs.ver}` }));
+    const q = res.getChild('query')!;
+    expect(q.attrs.node).toBe(`${c.attrs.node}#${c.attrs.ver}`);
+    const identities = q.getChildren('identity').map((i) => ({ category: i.attrs.category!, type: i.attrs.type!, name: i.attrs.name }));
+    expect(capsVer(identities, q.getChildren('feature').map((f) => f.attrs.var!))).toBe(c.attrs.ver);
+    expect(q.getChildren('feature').map((f) => f.attrs.var)).toEqual(FEATURES);
   });
 
   it('lists devices as items, and each device node answers info', async () => {

@@ -49,6 +49,8 @@ export class Devices {
   private readonly listeners = new Set<ChangeListener>();
   /** Listener exceptions are counted, not thrown back into drivers. */
   listenerErrors = 0;
+  /** Readings accepted since start. */
+  readings = 0;
 
   constructor(private readonly deps: { clock: Clock; onListenerError?: (err: unknown) => void }) {}
 
@@ -93,6 +95,7 @@ export class Devices {
     s.value = value;
     s.at = at;
     s.fault = undefined;
+    this.readings++;
     this.emit({ id, cause: 'reading', value });
   }
 

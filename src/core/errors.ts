@@ -29,18 +29,28 @@ export const DEFAULT_TYPE: Record<Condition, ErrorType> = {
   'remote-server-timeout': 'wait',
 };
 
+/** An application-specific condition element (RFC 6120 §8.3.4), as plain data. */
+export interface AppCondition {
+  name: string;
+  xmlns: string;
+  attrs?: Record<string, string>;
+  text?: string;
+}
+
 export class StanzaError extends Error {
   readonly type: ErrorType;
   constructor(
     readonly condition: Condition,
     /** Human text; safe to show to the requester. */
     readonly text?: string,
-    type?: ErrorType,
+    opts: { type?: ErrorType; app?: AppCondition } = {},
   ) {
     super(text ? `${condition}: ${text}` : condition);
     this.name = 'StanzaError';
-    this.type = type ?? DEFAULT_TYPE[condition];
+    this.type = opts.type ?? DEFAULT_TYPE[condition];
+    this.app = opts.app;
   }
+  readonly app?: AppCondition;
 }
 
 export function isStanzaError(err: unknown): err is StanzaError {

@@ -1,53 +1,90 @@
-// XEP-0030 Service Discovery: the agent's identity and features, and its
-// devices as items (one node per device).
+// XEP-0030 Service Discovery: our identity and features, devices as items, and
+// nodes answered by providers (caps node#ver, ad-hoc commands, devices).
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
+import type { Role } from '../core/authority.js';
 import type { Devices } from '../core/devices.js';
 import { StanzaError } from '../core/errors.js';
 import type { IqHandler } from '../xmpp/router.js';
+import type { Identity } from './caps.js';
 
 export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
 
-export interface DiscoDeps {
-  devices: Devices;
-  /** Features this agent answers (namespaces), computed by the root. */
-  features: () => string[];
-  name: string;
-  /** Our full JID, for item jids. */
-  self: () => string;
+/** Answers disco for the nodes it knows; undefined for the others. */
+export interface NodeProvider {
+  info?(node: string, role: Role): Element[] | undefined;
+  items?(node: string, role: Role): Element[] | undefined;
 }
 
-export function identity(name: string): Element {
-  return xml('identity', { category: 'client', type: 'bot', name });
+export interface DiscoDeps {
+  devices: Devices;
+  identity: Identity;
+  /** Features this agent answers (namespaces), computed by the root. */
+  features: () => string[];
+  /** Our full JID, for item jids. */
+  self: () => string;
+  providers: NodeProvider[];
+  /** XEP-0115 `node#ver`: answered exactly like the root. */
+  capsNode?: () => string;
+}
+
+export function ownFeatures(deps: Pick<DiscoDeps, 'features'>): string[] {
+  return [...new Set([NS_DISCO_INFO, NS_DISCO_ITEMS, ...deps.features()])].sort();
+}
+
+function identityElement(i: Identity): Element {
+  return xml('identity', { category: i.category, type: i.type, ...(i.name ? { name: i.name } : {}) });
+}
+
+/** The devices as disco nodes (one per device). */
+export function deviceNodes(devices: Devices): NodeProvider {
+  return {
+    info(node) {
+      const d = devices.get(node);
+      if (!d) return undefined;
+      return [xml('identity', { category: 'client', type: 'bot', name: d.info.name }), xml('feature', { var: NS_DISCO_INFO })];
+    },
+    items(node) {
+      return devices.get(node) ? [] : undefined;
+    },
+  };
 }
 
 export function discoInfo(deps: DiscoDeps): IqHandler {
-  return ({ child }) => {
+  return ({ child, role }) => {
     const node = child.attrs.node;
     const query = xml('query', { xmlns: NS_DISCO_INFO, ...(node ? { node } : {}) });
-    if (node) {
-      const d = deps.devices.get(node);
-      if (!d) throw new StanzaError('item-not-found', `no device "${node}"`);
-      query.append(xml('identity', { category: 'client', type: 'bot', name: d.info.name }));
-      query.append(xml('feature', { var: NS_DISCO_INFO }));
-      return query;
+    if (node && node !== deps.capsNode?.()) {
+      for (const p of deps.providers) {
+        const els = p.info?.(node, role);
+        if (els) {
+          query.append(...els);
+          return query;
+        }
+      }
+      throw new StanzaError('item-not-found', `no node "${node}"`);
     }
-    query.append(identity(deps.name));
-    for (const f of [...new Set([NS_DISCO_INFO, NS_DISCO_ITEMS, ...deps.features()])].sort()) {
-      query.append(xml('feature', { var: f }));
-    }
+    query.append(identityElement(deps.identity));
+    for (const f of ownFeatures(deps)) query.append(xml('feature', { var: f }));
     return query;
   };
 }
 
 export function discoItems(deps: DiscoDeps): IqHandler {
-  return ({ child }) => {
+  return ({ child, role }) => {
     const node = child.attrs.node;
     if (node) {
-      if (!deps.devices.get(node)) throw new StanzaError('item-not-found', `no device "${node}"`);
-      return xml('query', { xmlns: NS_DISCO_ITEMS, node });
+      for (const p of deps.providers) {
+        const els = p.items?.(node, role);
+        if (els) {
+          const query = xml('query', { xmlns: NS_DISCO_ITEMS, node });
+          query.append(...els);
+          return query;
+        }
+      }
+      throw new StanzaError('item-not-found', `no node "${node}"`);
     }
     const query = xml('query', { xmlns: NS_DISCO_ITEMS });
     for (const { info } of deps.devices.list()) {

@@ -12,6 +12,7 @@ export function errorElement(err: StanzaError): Element {
     { type: err.type },
     xml(err.condition, { xmlns: NS_STANZAS }),
     err.text ? xml('text', { xmlns: NS_STANZAS, 'xml:lang': 'en' }, err.text) : undefined,
+    err.app ? xml(err.app.name, { xmlns: err.app.xmlns, ...err.app.attrs }, err.app.text) : undefined,
   );
 }
 
