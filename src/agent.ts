@@ -19,7 +19,9 @@ import type { AuthError } from './xmpp/sasl.js';
 import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
 import { commands, NS_COMMANDS, type StatusField } from './xep/commands.js';
 import { deviceNodes, discoInfo, discoItems, ownFeatures, NS_DISCO_INFO, NS_DISCO_ITEMS, type DiscoDeps } from './xep/disco.js';
+import { controlForm, controlMessage, controlSet, NS_CONTROL } from './xep/control.js';
 import { NS_PING, ping } from './xep/ping.js';
+import { NS_SENSORDATA, sensorDataCancel, sensorDataRequest } from './xep/sensordata.js';
 import { NS_VERSION, version } from './xep/version.js';
 import { PRODUCT } from './version.js';
 
@@ -123,6 +125,12 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.router.get(NS_PING, 'ping', ping);
     this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
     this.router.set(NS_COMMANDS, 'command', adhoc.execute, { allow: ['owner', 'viewer'] });
+    this.router.get(NS_SENSORDATA, 'req', sensorDataRequest({ devices: this.devices, clock, send }));
+    this.router.get(NS_SENSORDATA, 'cancel', sensorDataCancel);
+    // Viewers reach the handler so that they get the draft's setResponse too; it refuses them.
+    this.router.set(NS_CONTROL, 'set', controlSet(this.devices), { allow: ['owner', 'viewer'] });
+    this.router.get(NS_CONTROL, 'getForm', controlForm(this.devices));
+    this.router.onMessage(controlMessage(this.devices, log.child('control')));
     this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat') }));
     roster({
       router: this.router,

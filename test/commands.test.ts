@@ -10,7 +10,7 @@ function setup() {
   devices.add({ id: 'fan', name: 'fan', type: 'boolean', unit: '', writable: true, deadband: 0, decimals: 0, staleAfterMs: 1000 }, { write: async (_i, v) => v });
   const c = commands({ devices, clock, self: () => 'gw@x/y', status: () => [] });
   const run = (attrs: Record<string, string>, from = 'alice@x/a') =>
-    c.execute({ stanza: xml('iq'), child: xml('command', { xmlns: NS_COMMANDS, node: 'set-device', ...attrs }), from, role: 'owner' });
+    c.execute({ stanza: xml('iq'), child: xml('command', { xmlns: NS_COMMANDS, node: 'set-device', ...attrs }), from, role: 'owner', afterReply: () => {} });
   return { c, run, advance: (ms: number) => (now += ms) };
 }
 

@@ -25,6 +25,8 @@ const FEATURES = [
   'http://jabber.org/protocol/disco#info',
   'http://jabber.org/protocol/disco#items',
   'jabber:iq:version',
+  'urn:xmpp:iot:control',
+  'urn:xmpp:iot:sensordata',
   'urn:xmpp:ping',
 ];
 

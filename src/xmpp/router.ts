@@ -14,6 +14,8 @@ export interface IqRequest {
   child: Element;
   from: string;
   role: Role;
+  /** Run after the IQ reply is on the wire (e.g. follow-up messages that must come after it). */
+  afterReply(fn: () => Promise<void> | void): void;
 }
 
 /** Returns the result payload (or nothing for an empty result), or throws StanzaError. */
@@ -100,12 +102,14 @@ export class Router {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') return; // replies to requests we no longer wait for
     this.stats.iqIn++;
-    const reply = await this.answerIq(stanza, type, role);
+    const after: (() => Promise<void> | void)[] = [];
+    const reply = await this.answerIq(stanza, type, role, after);
     if (reply.attrs.type === 'error') this.stats.errorsOut++;
     await this.deps.send(reply);
+    if (reply.attrs.type === 'result') for (const fn of after) await fn();
   }
 
-  private async answerIq(stanza: Element, type: string | undefined, role: Role): Promise<Element> {
+  private async answerIq(stanza: Element, type: string | undefined, role: Role, after: (() => Promise<void> | void)[]): Promise<Element> {
     const children = stanza.getChildElements();
     if ((type !== 'get' && type !== 'set') || children.length !== 1 || !stanza.attrs.id) {
       return errorReply(stanza, new StanzaError('bad-request', 'an IQ needs an id, type get or set, and exactly one child'));
@@ -116,7 +120,7 @@ export class Router {
     if (!route) return errorReply(stanza, new StanzaError('service-unavailable'));
     if (!route.allow.includes(role)) return errorReply(stanza, new StanzaError('forbidden'));
     try {
-      const payload = await route.handler({ stanza, child, from: stanza.attrs.from ?? '', role });
+      const payload = await route.handler({ stanza, child, from: stanza.attrs.from ?? '', role, afterReply: (fn) => after.push(fn) });
       return iqResult(stanza, payload);
     } catch (err) {
       if (isStanzaError(err)) return errorReply(stanza, err);

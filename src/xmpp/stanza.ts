@@ -2,7 +2,7 @@
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import type { StanzaError } from '../core/errors.js';
+import { StanzaError } from '../core/errors.js';
 
 export const NS_STANZAS = 'urn:ietf:params:xml:ns:xmpp-stanzas';
 
@@ -16,9 +16,24 @@ export function errorElement(err: StanzaError): Element {
   );
 }
 
+/**
+ * A stanza error that also carries a payload beside <error/> (RFC 6120 §8.3.1
+ * lets an error include content), for protocols whose older clients look for
+ * their own element in the error (XEP-0323 <rejected/>, XEP-0325 <setResponse/>).
+ */
+export class PayloadError extends StanzaError {
+  constructor(
+    err: StanzaError,
+    readonly payload: Element,
+  ) {
+    super(err.condition, err.text, { type: err.type, app: err.app });
+  }
+}
+
 /** An error reply to any stanza: same kind, id, addressed back to the sender. */
 export function errorReply(stanza: Element, err: StanzaError): Element {
-  return xml(stanza.name, { type: 'error', to: stanza.attrs.from, id: stanza.attrs.id }, errorElement(err));
+  const payload = err instanceof PayloadError ? err.payload : undefined;
+  return xml(stanza.name, { type: 'error', to: stanza.attrs.from, id: stanza.attrs.id }, payload, errorElement(err));
 }
 
 export function iqResult(stanza: Element, child?: Element): Element {
