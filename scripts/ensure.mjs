@@ -3,6 +3,7 @@
 // else runs. Node built-ins only: this runs before node_modules exists.
 //   node scripts/ensure.mjs deps      npm packages (npm ci when node_modules is missing or stale)
 //   node scripts/ensure.mjs prosody   Prosody and openssl (apt-get when root; otherwise says what to run)
+//   node scripts/ensure.mjs interop   python3-slixmpp for the interop tests (likewise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -30,8 +31,12 @@ function deps() {
   }
 }
 
-function debianPackages(bins) {
-  const missing = bins.filter(([bin]) => !onPath(bin)).map(([, pkg]) => pkg);
+function pythonHas(module) {
+  return spawnSync('/usr/bin/python3', ['-c', `import ${module}`], { stdio: 'ignore' }).status === 0;
+}
+
+function debianPackages(needs) {
+  const missing = [...new Set(needs.filter(([ok]) => !ok()).map(([, pkg]) => pkg))];
   if (missing.length === 0) return;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !onPath('apt-get')) {
@@ -47,7 +52,12 @@ function debianPackages(bins) {
 
 for (const what of process.argv.slice(2)) {
   if (what === 'deps') deps();
-  else if (what === 'prosody') debianPackages([['prosody', 'prosody'], ['prosodyctl', 'prosody'], ['openssl', 'openssl']]);
+  else if (what === 'prosody')
+    debianPackages([
+      [() => onPath('prosody') && onPath('prosodyctl'), 'prosody'],
+      [() => onPath('openssl'), 'openssl'],
+    ]);
+  else if (what === 'interop') debianPackages([[() => pythonHas('slixmpp'), 'python3-slixmpp']]);
   else {
     say(`unknown target ${what}`);
     process.exit(2);
