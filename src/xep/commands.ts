@@ -11,7 +11,7 @@ import type { DeviceState, Devices } from '../core/devices.js';
 import { StanzaError } from '../core/errors.js';
 import { formatState, formatValue } from '../core/format.js';
 import type { IqHandler } from '../xmpp/router.js';
-import { formElement, formValues, NS_DATA, type FormField } from './forms.js';
+import { deviceField, formElement, formValues, NS_DATA, type FormField } from './forms.js';
 
 export const NS_COMMANDS = 'http://jabber.org/protocol/commands';
 export const SESSION_TTL_MS = 10 * 60_000;
@@ -52,17 +52,6 @@ interface Session {
 
 const appError = (condition: 'bad-request' | 'not-allowed', name: string, text?: string): StanzaError =>
   new StanzaError(condition, text, { app: { name, xmlns: NS_COMMANDS } });
-
-function valueField(s: DeviceState): FormField {
-  const { info } = s;
-  const label = info.unit ? `${info.name} (${info.unit})` : info.name;
-  const current = s.value === undefined ? [] : [typeof s.value === 'boolean' ? (s.value ? '1' : '0') : String(s.value)];
-  if (info.type === 'boolean') return { var: 'value', type: 'boolean', label, required: true, values: current };
-  if (info.type === 'number') {
-    return { var: 'value', type: 'text-single', label, required: true, values: current, validate: { datatype: 'xs:decimal', min: info.min, max: info.max } };
-  }
-  return { var: 'value', type: 'text-single', label, required: true, values: current, validate: { datatype: 'xs:string' } };
-}
 
 export function commands(deps: CommandDeps) {
   const sessions = new Map<string, Session>();
@@ -127,7 +116,7 @@ export function commands(deps: CommandDeps) {
       type: 'form',
       title: `Set ${s.info.name}`,
       instructions: s.info.type === 'number' && (s.info.min !== undefined || s.info.max !== undefined) ? `A number from ${s.info.min ?? '−∞'} to ${s.info.max ?? '∞'}.` : undefined,
-      fields: [{ var: 'device', type: 'hidden', values: [s.info.id] }, valueField(s)],
+      fields: [{ var: 'device', type: 'hidden', values: [s.info.id] }, deviceField(s, 'value', true)],
     });
     return reply('set-device', sessionid, 'executing', xml('actions', { execute: 'complete' }, xml('prev'), xml('complete')), form);
   }

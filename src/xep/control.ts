@@ -14,7 +14,7 @@ import { isStanzaError, StanzaError, type Condition } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { IqHandler, StanzaHandler } from '../xmpp/router.js';
 import { PayloadError } from '../xmpp/stanza.js';
-import { formElement, formValues, NS_DATA, type FormField } from './forms.js';
+import { deviceField, formElement, formValues, NS_DATA } from './forms.js';
 
 export const NS_CONTROL = 'urn:xmpp:iot:control';
 
@@ -138,16 +138,10 @@ export function controlMessage(devices: Devices, log: Logger): StanzaHandler {
 /** IQ get <getForm/>: the writable devices as a form, typed and validated (XEP-0122). */
 export function controlForm(devices: Devices): IqHandler {
   return () => {
-    const fields: FormField[] = devices
+    const fields = devices
       .list()
       .filter((s) => s.info.writable)
-      .map((s) => {
-        const label = s.info.unit ? `${s.info.name} (${s.info.unit})` : s.info.name;
-        const values = s.value === undefined ? [] : [typeof s.value === 'boolean' ? (s.value ? '1' : '0') : String(s.value)];
-        if (s.info.type === 'boolean') return { var: s.info.id, type: 'boolean', label, values };
-        if (s.info.type === 'number') return { var: s.info.id, type: 'text-single', label, values, validate: { datatype: 'xs:double', min: s.info.min, max: s.info.max } };
-        return { var: s.info.id, type: 'text-single', label, values, validate: { datatype: 'xs:string' } };
-      });
+      .map((s) => deviceField(s, s.info.id));
     return formElement({ type: 'form', title: 'Control', fields });
   };
 }

@@ -2,6 +2,7 @@
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
+import type { DeviceState } from '../core/devices.js';
 
 export const NS_DATA = 'jabber:x:data';
 export const NS_VALIDATE = 'http://jabber.org/protocol/xdata-validate';
@@ -60,4 +61,15 @@ export function formValues(x: Element | undefined): Map<string, string[]> {
     if (name) out.set(name, f.getChildren('value').map((v) => v.text()));
   }
   return out;
+}
+
+/** A form field for setting a device: typed for it, holding its current value, validated to its range. */
+export function deviceField(s: DeviceState, name: string, required = false): FormField {
+  const { info } = s;
+  const label = info.unit ? `${info.name} (${info.unit})` : info.name;
+  const values = s.value === undefined ? [] : [typeof s.value === 'boolean' ? (s.value ? '1' : '0') : String(s.value)];
+  const base = { var: name, label, values, ...(required ? { required } : {}) };
+  if (info.type === 'boolean') return { ...base, type: 'boolean' };
+  if (info.type === 'number') return { ...base, type: 'text-single', validate: { datatype: 'xs:double', min: info.min, max: info.max } };
+  return { ...base, type: 'text-single', validate: { datatype: 'xs:string' } };
 }
