@@ -46,6 +46,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   private readonly components: Component[] = [];
   private started: Component[] = [];
   private readonly log: Logger;
+  private readonly drivers: Driver[] = [];
   readonly startedAt = Date.now();
 
   constructor(opts: AgentOptions) {
@@ -58,6 +59,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
     for (const device of config.devices) {
       const driver = (opts.driverFor ?? createDriver)(device);
+      this.drivers.push(driver);
       this.devices.add(
         {
           id: device.id,
@@ -170,6 +172,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       { var: 'devices', label: 'Devices', value: `${this.devices.ids().length} (${faults} faulty)` },
       { var: 'readings', label: 'Readings received', value: String(this.devices.readings) },
       { var: 'presences', label: 'Presences sent', value: String(this.reporter.stats.presencesSent) },
+      { var: 'dropped', label: 'Bad frames/samples dropped', value: String(this.drivers.reduce((n, d) => n + (d.stats?.().dropped ?? 0), 0)) },
+      { var: 'queue', label: 'Outbox queue', value: 'none (messages are not queued while offline in this version)' },
       { var: 'stanza-errors', label: 'Stanza errors sent', value: String(this.router.stats.errorsOut) },
     ];
   }

@@ -107,5 +107,7 @@ describe('XEP-0050 ad-hoc commands', () => {
     expect(fieldValue(x, 'connection')).toBe('online');
     expect(Number(fieldValue(x, 'readings'))).toBeGreaterThan(0);
     expect(fieldValue(x, 'reconnects')).toBe('0');
+    expect(fieldValue(x, 'dropped')).toBe('0');
+    expect(fieldValue(x, 'uptime')).toMatch(/^0 h 0 min \d+ s$/);
   });
 });

@@ -10,8 +10,14 @@ export interface DriverContext {
   log: Logger;
 }
 
+export interface DriverStats {
+  /** Frames or samples received but rejected (bad checksum, garbage, implausible). */
+  dropped: number;
+}
+
 export interface Driver extends Actuator {
   readonly kind: string;
   start(ctx: DriverContext): Promise<void>;
   stop(): Promise<void>;
+  stats?(): DriverStats;
 }
