@@ -14,6 +14,12 @@ const USAGE = `Usage:
 /** Hard limit for a clean shutdown; past it the process exits anyway. */
 const STOP_TIMEOUT_MS = 5000;
 
+/**
+ * Exit codes of `run` (sysexits.h), so a supervisor can tell "fix the config"
+ * from "try again": systemd's RestartPreventExitStatus lists the first two.
+ */
+export const EXIT = { config: 78, login: 77, software: 70 } as const;
+
 function configPath(args: string[]): string | undefined {
   const i = args.findIndex((a) => a === '--config' || a === '-c');
   if (i >= 0) return args[i + 1];
@@ -58,7 +64,7 @@ async function run(args: string[]): Promise<number> {
     return 2;
   }
   const loaded = load(path);
-  if (!loaded) return 1;
+  if (!loaded) return EXIT.config;
   const sink = createSink(loaded.config.log.level);
   sink.secrets.add(loaded.password);
   const log = createLogger(sink);
@@ -84,20 +90,20 @@ async function run(args: string[]): Promise<number> {
 
   process.on('uncaughtException', (err) => {
     log.error('uncaught exception; exiting so the supervisor restarts us', { error: err, stack: err.stack });
-    process.exit(70);
+    process.exit(EXIT.software);
   });
   process.on('unhandledRejection', (err) => {
     log.error('unhandled rejection; exiting so the supervisor restarts us', { error: err });
-    process.exit(70);
+    process.exit(EXIT.software);
   });
 
   return new Promise<number>((resolve) => {
     process.once('SIGTERM', () => void shutdown('SIGTERM', 0).then(resolve));
     process.once('SIGINT', () => void shutdown('SIGINT', 0).then(resolve));
-    agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, 1).then(resolve));
+    agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, EXIT.login).then(resolve));
     agent.start().catch((err: unknown) => {
       log.error('start failed', { error: err });
-      resolve(1);
+      resolve(EXIT.software);
     });
   });
 }

@@ -79,8 +79,17 @@ devices:
     const r = await cli(['check-config', join(dir, 'agent.yaml')]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('ok — gw@iot.example.org/');
-    expect(r.stderr).toContain('is readable by other users (mode 644); run: chmod 600');
+    expect(r.stderr).toContain('is readable by every user (mode 644); run: chmod 640');
     expect(r.stdout + r.stderr).not.toContain('secret');
+  });
+
+  it('run refuses a bad config with exit 78 (EX_CONFIG) before touching the network', async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'agent.yaml'), 'xmpp:\n  jid: gw@iot.test\n  password: x\nowners: [a@iot.test]\ndevices: []\n');
+    const r = await cli(['run', '--config', join(dir, 'agent.yaml')]);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('devices: must list at least one device');
+    expect(r.stdout).toBe('');
   });
 
   it('names a YAML syntax error with its line', async () => {
@@ -154,11 +163,11 @@ describe('run', () => {
     }
   });
 
-  it('exits 1 with a clear message when the password is wrong', async () => {
+  it('exits 77 (EX_NOPERM) with a clear message when the password is wrong', async () => {
     const gw = await account('gw');
     const agent = await startCli(agentYaml({ account: gw, owners: ['alice@iot.test'] }), 'not-the-password');
     const exited = await new Promise<number | null>((r) => agent.child.once('exit', (code) => r(code)));
-    expect(exited).toBe(1);
+    expect(exited).toBe(77);
     const failed = agent.lines.find((l) => l.msg === 'login failed');
     expect(failed).toMatchObject({ reason: 'not-authorized' });
   });

@@ -125,11 +125,21 @@ describe('config loading and secrets', () => {
     expect(() => loadConfigText(yaml('  password: x\n  tls:\n    ca_file: nope.pem\n'), { baseDir: dir, env: {} })).toThrow(/xmpp.tls.ca_file: cannot read/);
   });
 
-  it('warns when the password file is readable by others', () => {
+  it('warns when every user can read the password file, not when only the service group can', () => {
     const dir = mkdtempSync(join(tmpdir(), 'xia-cfg-'));
     writeFileSync(join(dir, 'pw'), 'x');
-    chmodSync(join(dir, 'pw'), 0o640);
+    chmodSync(join(dir, 'pw'), 0o644);
     const { warnings } = loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: {} });
-    expect(warnings[0]).toMatch(/readable by other users \(mode 640\); run: chmod 600/);
+    expect(warnings[0]).toMatch(/readable by every user \(mode 644\); run: chmod 640/);
+    chmodSync(join(dir, 'pw'), 0o640);
+    expect(loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: {} }).warnings).toEqual([]);
+  });
+
+  it('reads a systemd credential named by XMPP_IOT_AGENT_PASSWORD_FILE before xmpp.password_file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-cfg-'));
+    writeFileSync(join(dir, 'cred'), 'from-credential');
+    writeFileSync(join(dir, 'pw'), 'from-file');
+    const loaded = loadConfigText(yaml('  password_file: pw\n'), { baseDir: dir, env: { XMPP_IOT_AGENT_PASSWORD_FILE: join(dir, 'cred') } });
+    expect(loaded).toMatchObject({ password: 'from-credential', passwordSource: 'credential' });
   });
 });

@@ -8,6 +8,8 @@ import { checkConfig, type AgentConfig } from './schema.js';
 import type { Issue } from './validate.js';
 
 export const PASSWORD_ENV = 'XMPP_IOT_AGENT_PASSWORD';
+/** A password file that wins over xmpp.password_file (systemd credentials: %d/password). */
+export const PASSWORD_FILE_ENV = 'XMPP_IOT_AGENT_PASSWORD_FILE';
 
 export class ConfigError extends Error {
   constructor(readonly issues: Issue[]) {
@@ -20,7 +22,7 @@ export interface LoadedConfig {
   config: AgentConfig;
   password: string;
   /** Where the password came from, for the log (never the password). */
-  passwordSource: 'environment' | 'password_file' | 'password';
+  passwordSource: 'environment' | 'password_file' | 'password' | 'credential';
   ca?: string;
   warnings: string[];
 }
@@ -63,16 +65,18 @@ export function loadConfigText(text: string, opts: { baseDir: string; env?: Node
   if (env[PASSWORD_ENV]) {
     password = env[PASSWORD_ENV];
     passwordSource = 'environment';
-  } else if (x.password_file) {
-    const file = resolve(opts.baseDir, x.password_file);
+  } else if (env[PASSWORD_FILE_ENV] || x.password_file) {
+    const fromEnv = Boolean(env[PASSWORD_FILE_ENV]);
+    const file = fromEnv ? resolve(env[PASSWORD_FILE_ENV]!) : resolve(opts.baseDir, x.password_file!);
+    const key = fromEnv ? PASSWORD_FILE_ENV : 'xmpp.password_file';
     try {
       password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      passwordSource = 'password_file';
-      if (password.length === 0) problems.push({ path: 'xmpp.password_file', message: `${file} is empty` });
+      passwordSource = fromEnv ? 'credential' : 'password_file';
+      if (password.length === 0) problems.push({ path: key, message: `${file} is empty` });
       const mode = statSync(file).mode;
-      if (mode & 0o044) warnings.push(`xmpp.password_file: ${file} is readable by other users (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${file}`);
+      if (mode & 0o004) warnings.push(`${key}: ${file} is readable by every user (mode ${(mode & 0o777).toString(8)}); run: chmod 640 ${file}`);
     } catch (err) {
-      problems.push({ path: 'xmpp.password_file', message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+      problems.push({ path: key, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
     }
   } else if (x.password) {
     password = x.password;
