@@ -5,10 +5,15 @@ import { Agent } from './agent.js';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { createLogger, createSink } from './log.js';
 import { PRODUCT } from './version.js';
+import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
+import { readFileSync } from 'node:fs';
 
 const USAGE = `Usage:
   xmpp-iot-agent run --config <agent.yaml>     run the agent
   xmpp-iot-agent check-config <agent.yaml>     validate a config; prints every problem, exit 1 if any
+  xmpp-iot-agent image --image <raspios.img> --config <agent.yaml> [--deb <package.deb>]
+                 [--hostname <name>] [--wifi <ssid> --wifi-password-file <file> --wifi-country <CC>]
+                                               prepare a Raspberry Pi OS image to install and start the agent at first boot
   xmpp-iot-agent --version`;
 
 /** Hard limit for a clean shutdown; past it the process exits anyway. */
@@ -108,6 +113,57 @@ async function run(args: string[]): Promise<number> {
   });
 }
 
+function options(args: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (!a.startsWith('--')) continue;
+    const eq = a.indexOf('=');
+    if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
+    else out.set(a.slice(2), args[++i] ?? '');
+  }
+  return out;
+}
+
+async function image(args: string[]): Promise<number> {
+  const o = options(args);
+  const img = o.get('image');
+  const config = o.get('config');
+  const root = new URL('..', import.meta.url).pathname;
+  const deb = o.get('deb') ?? defaultDeb(root);
+  const problems: string[] = [];
+  if (!img) problems.push('--image <raspios.img> is required (an uncompressed Raspberry Pi OS image)');
+  if (!config) problems.push('--config <agent.yaml> is required');
+  if (!deb) problems.push('--deb <xmpp-iot-agent_*.deb> is required (build one with npm run package:deb)');
+  let wifi: { ssid: string; password: string; country: string } | undefined;
+  if (o.has('wifi')) {
+    const pwFile = o.get('wifi-password-file');
+    const password = pwFile ? readFileSync(pwFile, 'utf8').trim() : (process.env.WIFI_PASSWORD ?? '');
+    const country = o.get('wifi-country') ?? '';
+    if (!password) problems.push('--wifi needs --wifi-password-file <file> (or WIFI_PASSWORD in the environment)');
+    if (!/^[A-Z]{2}$/.test(country)) problems.push('--wifi needs --wifi-country <two capital letters, e.g. DE> (the radio may not start without it)');
+    wifi = { ssid: o.get('wifi')!, password, country };
+  }
+  const hostname = o.get('hostname');
+  if (hostname !== undefined && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i.test(hostname)) problems.push(`--hostname "${hostname}" is not a valid host name`);
+  if (problems.length > 0) {
+    for (const p of problems) process.stderr.write(`${p}\n`);
+    return 2;
+  }
+  try {
+    if (!load(config!)) return 1;
+    writeImage({ image: img!, config: config!, deb: deb!, hostname, wifi, log: (l) => process.stdout.write(`${l}\n`) });
+    process.stdout.write(`${img}: ready. Write it to the SD card; at first boot the gateway installs the agent and comes online.\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof ImageError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   switch (cmd) {
@@ -115,6 +171,8 @@ async function main(argv: string[]): Promise<number> {
       return run(args);
     case 'check-config':
       return checkConfig(args);
+    case 'image':
+      return image(args);
     case '--version':
     case 'version':
       process.stdout.write(`${PRODUCT.name} ${PRODUCT.version}\n`);
