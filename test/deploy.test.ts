@@ -113,3 +113,19 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     expect(existsSync('/etc/xmpp-iot-agent')).toBe(false);
   });
 });
+
+describe.skipIf(!findBinary('prosodyctl'))('example Prosody site config', () => {
+  it('passes prosodyctl check config', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-site-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'), '-subj', '/CN=iot.example.org'], { stdio: 'ignore' });
+    const cfg = readFileSync(join(ROOT, 'deploy/prosody/iot.cfg.lua'), 'utf8')
+      .replace('/etc/prosody/certs/iot.example.org.crt', join(dir, 'c.pem'))
+      .replace('/etc/prosody/certs/iot.example.org.key', join(dir, 'k.pem'));
+    const local = `run_as_root = true\ndata_path = ${JSON.stringify(dir)}\npidfile = ${JSON.stringify(join(dir, 'p.pid'))}\ncertificates = ${JSON.stringify(dir)}\n${cfg}`;
+    writeFileSync(join(dir, 'site.cfg.lua'), local);
+    const r = spawnSync('prosodyctl', ['--config', join(dir, 'site.cfg.lua'), 'check', 'config'], { encoding: 'utf8' });
+    expect(r.stdout).toContain('All checks passed');
+    expect(cfg).toContain('c2s_require_encryption = true');
+    expect(cfg).toContain('allow_registration = false');
+  });
+});
