@@ -15,6 +15,7 @@ import { chatHandler } from './chat/handler.js';
 import { Router } from './xmpp/router.js';
 import { roster } from './xmpp/roster.js';
 import { Session } from './xmpp/session.js';
+import { lanAdvertising } from './discovery/lan.js';
 import type { AuthError } from './xmpp/sasl.js';
 import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
 import { commands, NS_COMMANDS, type StatusField } from './xep/commands.js';
@@ -156,6 +157,20 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
+    if (config.mdns.enabled) {
+      this.components.push(
+        lanAdvertising({
+          devices: this.devices,
+          clock,
+          user: config.xmpp.resource,
+          jid: self,
+          caps: () => ({ node: CAPS_NODE, ver: caps() }),
+          minIntervalMs: config.presence.minIntervalMs,
+          readings: config.mdns.readings,
+          log: log.child('mdns'),
+        }),
+      );
+    }
   }
 
   /** Live figures for the "Agent status" command. */

@@ -48,6 +48,8 @@ export interface AgentConfig {
   devices: DeviceConfig[];
   presence: { minIntervalMs: number; heartbeatMs: number };
   log: { level: (typeof LEVELS)[number]; xml: boolean };
+  /** DNS-SD / XEP-0174 advertising on the LAN. */
+  mdns: { enabled: boolean; readings: boolean };
 }
 
 const BARE_JID = /^[^@/\s"&'<>:]+@[^@/\s]+$/;
@@ -65,7 +67,7 @@ export function isLoopbackService(service: string | undefined): boolean {
 
 export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
   const c = new Checker();
-  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'presence', 'log']);
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'presence', 'log', 'mdns']);
   if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
 
   const xmpp = checkXmpp(c, root.xmpp, defaults);
@@ -81,8 +83,11 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const l = c.object('log', root.log, ['level', 'xml'], false) ?? {};
   const log = { level: c.oneOf('log.level', l.level, LEVELS) ?? 'info', xml: c.boolean('log.xml', l.xml) ?? false };
 
+  const m = c.object('mdns', root.mdns, ['enabled', 'readings'], false) ?? {};
+  const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? true };
+
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, presence: { minIntervalMs, heartbeatMs }, log }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {

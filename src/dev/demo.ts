@@ -63,6 +63,8 @@ devices:
 presence:
   min_interval: 5s
   heartbeat: 5m
+mdns:
+  enabled: false   # a loopback demo has nothing to announce on your LAN
 `,
   );
 

@@ -165,3 +165,34 @@ declare module '@xmpp/client' {
   export function client(options: { service: string; domain?: string; username: string; password: string; resource?: string }): StockClient;
   export function xml(name: string, attrs?: Record<string, string | undefined> | null, ...children: (Element | string | undefined)[]): Element;
 }
+
+declare module 'multicast-dns' {
+  import type { EventEmitter } from 'node:events';
+  import type { RemoteInfo } from 'node:dgram';
+  export interface MdnsRecord {
+    name: string;
+    type: string;
+    ttl?: number;
+    flush?: boolean;
+    data?: unknown;
+  }
+  export interface MdnsQuestion {
+    name: string;
+    type: string;
+  }
+  export interface MdnsPacket {
+    type: 'query' | 'response';
+    questions: MdnsQuestion[];
+    answers: MdnsRecord[];
+    additionals: MdnsRecord[];
+  }
+  export interface MulticastDns extends EventEmitter {
+    query(questions: MdnsQuestion[], cb?: (err?: Error) => void): void;
+    respond(res: MdnsRecord[] | { answers: MdnsRecord[]; additionals?: MdnsRecord[] }, rinfo?: { address: string; port: number } | null, cb?: (err?: Error) => void): void;
+    destroy(cb?: () => void): void;
+    on(event: 'query' | 'response', fn: (packet: MdnsPacket, rinfo: RemoteInfo) => void): this;
+    on(event: 'ready', fn: () => void): this;
+    on(event: 'error' | 'warning', fn: (err: Error) => void): this;
+  }
+  export default function multicastDns(opts?: { port?: number; ip?: string; interface?: string; loopback?: boolean; reuseAddr?: boolean }): MulticastDns;
+}

@@ -155,7 +155,9 @@ export function agentYaml(a: AgentSpec & { account: Account }): string {
 ${ca ? `  tls:\n    ca_file: ${ca}\n` : ''}  reconnect:
     initial_delay: 100ms
     max_delay: 1s
-${a.xmpp ?? ''}owners: [${a.owners.join(', ')}]
+${a.xmpp ?? ''}mdns:
+  enabled: false
+owners: [${a.owners.join(', ')}]
 viewers: [${(a.viewers ?? []).join(', ')}]
 devices:
 ${
