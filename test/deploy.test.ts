@@ -2,13 +2,15 @@
 // (systemd-analyze), the .deb (dpkg-deb, lintian, and a real install and purge
 // when XIA_SYSTEM_TESTS=1 on a root CI machine).
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildDeb } from '../src/deploy/deb.js';
 import { findBinary } from '../src/dev/prosody.js';
+import { extractBoot, imageTools, makeImage } from './helpers/image.js';
+import { account, agentYaml, peer, xml } from './helpers/peers.js';
 
 const ROOT = join(__dirname, '..');
 const UNIT = join(ROOT, 'deploy/systemd/xmpp-iot-agent.service');
@@ -112,6 +114,51 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     expect(spawnSync('getent', ['passwd', 'xmpp-iot-agent']).status).not.toBe(0);
     expect(existsSync('/etc/xmpp-iot-agent')).toBe(false);
   });
+
+  it.skipIf(!process.env.XIA_SYSTEM_TESTS || process.getuid?.() !== 0 || !imageTools)(
+    'first boot: image → install.sh → the installed agent comes online for its owner',
+    async () => {
+      const [gw, o] = await Promise.all([account('gw'), account('alice')]);
+      const work = mkdtempSync(join(tmpdir(), 'xia-boot-'));
+      writeFileSync(join(work, 'pw'), gw.password);
+      chmodSync(join(work, 'pw'), 0o600);
+      writeFileSync(join(work, 'agent.yaml'), agentYaml({ account: gw, owners: [o.jid] }).replace(/^xmpp:\n/, 'xmpp:\n  password_file: pw\n'));
+      const img = makeImage(work, '#cloud-config\n');
+      const made = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'image', '--image', img, '--config', join(work, 'agent.yaml'), '--deb', deb], { encoding: 'utf8' });
+      expect(made.status, made.stderr).toBe(0);
+
+      // What the Pi finds at /boot/firmware, and cloud-init's runcmd, with systemctl recorded.
+      const boot = join(work, 'firmware');
+      mkdirSync(boot);
+      extractBoot(img, '/xmpp-iot-agent', boot);
+      const bin = join(work, 'bin');
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'systemctl'), `#!/bin/sh\necho "$@" >> ${work}/systemctl.log\n`);
+      chmodSync(join(bin, 'systemctl'), 0o755);
+      let agent: ReturnType<typeof spawn> | undefined;
+      const owner = await peer(o);
+      try {
+        const run = spawnSync('sh', [join(boot, 'xmpp-iot-agent/install.sh')], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        expect(run.status, run.stderr).toBe(0);
+        expect(readFileSync(join(work, 'systemctl.log'), 'utf8')).toContain('enable --now xmpp-iot-agent.service');
+        expect(existsSync(join(boot, 'xmpp-iot-agent/password'))).toBe(false);
+        expect(statSync('/etc/xmpp-iot-agent/password').mode & 0o777).toBe(0o640);
+        expect(readFileSync('/etc/xmpp-iot-agent/agent.yaml', 'utf8')).toContain('password_file: /etc/xmpp-iot-agent/password');
+
+        // Start it as the unit would: the service user, the installed binary, the installed config.
+        agent = spawn('runuser', ['-u', 'xmpp-iot-agent', '--', '/usr/bin/xmpp-iot-agent', 'run', '--config', '/etc/xmpp-iot-agent/agent.yaml'], { stdio: 'ignore' });
+        await owner.send(xml('presence', { type: 'subscribe', to: gw.jid }));
+        const p = await owner.waitFor((st) => st.name === 'presence' && st.attrs.from === `${gw.jid}/agent` && !st.attrs.type, 20_000, 'the gateway online');
+        expect(p.getChildText('status')).toMatch(/^temperature .* · fan off$/);
+        expect(await owner.chat(`${gw.jid}/agent`, 'fan on')).toBe('fan → on ✓');
+      } finally {
+        agent?.kill('SIGTERM');
+        await owner.stop();
+        spawnSync('dpkg', ['--purge', '--force-depends', 'xmpp-iot-agent']);
+      }
+    },
+    60_000,
+  );
 });
 
 describe.skipIf(!findBinary('prosodyctl'))('example Prosody site config', () => {

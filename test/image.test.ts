@@ -2,35 +2,26 @@
 // (MBR + FAT boot partition, made here with sfdisk and mkfs.vfat), reading back
 // with mtools what first boot will find.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { bootPartitionOffset } from '../src/deploy/image.js';
-import { findBinary } from '../src/dev/prosody.js';
+import { BOOT_START, imageTools, makeImage as makeImageAt, readBoot } from './helpers/image.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
-const tools = ['sfdisk', 'mkfs.vfat', 'mcopy', 'mtype'].every((t) => findBinary(t));
-if (!tools) console.warn('image tests skipped: apt-get install -y fdisk dosfstools mtools');
+if (!imageTools) console.warn('image tests skipped: apt-get install -y fdisk dosfstools mtools');
 
 let dir: string;
 let img: string;
-const START = 2048;
-
-function makeImage(withUserData: boolean): void {
-  img = join(dir, 'raspios.img');
-  execFileSync('truncate', ['-s', '48M', img]);
-  execFileSync('sfdisk', ['--quiet', img], { input: `label: dos\nstart=${START}, size=90112, type=c\nstart=92160, type=83\n` });
-  execFileSync('mkfs.vfat', ['-F', '16', '-n', 'bootfs', '--offset', String(START), img, '45056'], { stdio: 'ignore' });
-  if (withUserData) {
-    writeFileSync(join(dir, 'user-data'), '#cloud-config\n# the image\'s own settings\nusers:\n  - name: pi\n    groups: sudo\nruncmd:\n  - [echo, first]\n');
-    execFileSync('mcopy', ['-i', `${img}@@${START * 512}`, join(dir, 'user-data'), '::/user-data']);
-  }
-}
-
-const read = (path: string): string => execFileSync('mtype', ['-i', `${img}@@${START * 512}`, `::${path}`], { encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+const START = BOOT_START;
+const USER_DATA = '#cloud-config\n# the image\'s own settings\nusers:\n  - name: pi\n    groups: sudo\nruncmd:\n  - [echo, first]\n';
+const makeImage = (withUserData: boolean): void => {
+  img = makeImageAt(dir, withUserData ? USER_DATA : undefined);
+};
+const read = (path: string): string => readBoot(img, path);
 
 function cli(args: string[]) {
   const env = { ...process.env };
@@ -60,7 +51,7 @@ devices:
   );
 });
 
-describe.skipIf(!tools)('image', () => {
+describe.skipIf(!imageTools)('image', () => {
   it('finds the boot partition from the MBR', () => {
     makeImage(false);
     expect(bootPartitionOffset(img)).toBe(START * 512);

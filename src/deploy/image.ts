@@ -62,7 +62,7 @@ export function installScript(hasCa: boolean): string {
   return `#!/bin/sh
 # Written by "xmpp-iot-agent image"; run once by cloud-init at first boot.
 set -eu
-SRC=${BOOT_DIR}/xmpp-iot-agent
+SRC=$(cd "$(dirname "$0")" && pwd)
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   apt-get update
