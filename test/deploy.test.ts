@@ -99,6 +99,7 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
 
   it.skipIf(!process.env.XIA_SYSTEM_TESTS || process.getuid?.() !== 0)('installs, keeps an edited config across reinstall, and purges cleanly', () => {
     const conf = '/etc/xmpp-iot-agent/agent.yaml';
+    spawnSync('dpkg', ['--purge', '--force-depends', 'xmpp-iot-agent']); // a clean start on a reused machine
     try {
       sh('dpkg', ['-i', '--force-depends', deb]);
       expect(sh('getent', ['passwd', 'xmpp-iot-agent'])).toContain('/var/lib/xmpp-iot-agent');
@@ -156,6 +157,8 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
         await owner.stop();
         spawnSync('dpkg', ['--purge', '--force-depends', 'xmpp-iot-agent']);
       }
+      // Purge takes what first boot put in /etc too (password, CA).
+      expect(existsSync('/etc/xmpp-iot-agent')).toBe(false);
     },
     60_000,
   );
