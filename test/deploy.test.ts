@@ -50,10 +50,13 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
   }, 120_000);
 
   it('is named and described as Debian expects', () => {
-    expect(deb).toMatch(/xmpp-iot-agent_\d+\.\d+\.\d+_all\.deb$/);
+    const arch = sh('dpkg', ['--print-architecture']).trim();
+    // serialport's native addon makes it architecture-specific.
+    expect(deb).toMatch(new RegExp(`xmpp-iot-agent_\\d+\\.\\d+\\.\\d+_${arch}\\.deb$`));
     const field = (f: string) => sh('dpkg-deb', ['-f', deb, f]).trim();
     expect(field('Package')).toBe('xmpp-iot-agent');
-    expect(field('Depends')).toBe('nodejs (>= 20), adduser');
+    expect(field('Architecture')).toBe(arch);
+    expect(field('Depends')).toBe('nodejs (>= 20), adduser, libc6, libstdc++6');
     expect(sh('dpkg-deb', ['--ctrl-tarfile', deb]).length).toBeGreaterThan(0);
   });
 
@@ -91,6 +94,13 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     // The example is valid but for the password file, which the user writes.
     expect(check.stderr.trim().split('\n').slice(1)).toEqual(['  xmpp.password_file: cannot read /etc/xmpp-iot-agent/password: ENOENT']);
   });
+
+  it('builds for the Pi (arm64) on any machine, with only the arm64 glibc addon inside', () => {
+    const pi = buildDeb({ root: ROOT, outDir: mkdtempSync(join(tmpdir(), 'xia-debarm-')), arch: 'arm64', log: () => {} });
+    expect(pi).toMatch(/_arm64\.deb$/);
+    const natives = sh('dpkg-deb', ['-c', pi]).split('\n').filter((l) => l.endsWith('.node')).map((l) => l.split(/\s+/).at(-1));
+    expect(natives).toEqual(['./usr/lib/xmpp-iot-agent/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node']);
+  }, 120_000);
 
   it.skipIf(!findBinary('lintian'))('is lintian-clean', () => {
     const r = spawnSync('lintian', ['--allow-root', deb], { encoding: 'utf8' });

@@ -3,7 +3,7 @@
 // dpkg never overwrites an edited one) and maintainer scripts.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
@@ -25,19 +25,59 @@ function sizeKb(dir: string): number {
   return Math.ceil(total / 1024);
 }
 
-function hasNativeAddons(dir: string): boolean {
+/** Debian architecture → the prebuild directory and file markers that serve it (glibc only). */
+const PREBUILDS: Record<string, { dir: string; files: RegExp }> = {
+  arm64: { dir: 'linux-arm64', files: /armv8\.glibc\.node$|^[^.]+\.glibc\.node$/ },
+  armhf: { dir: 'linux-arm', files: /armv[67]\.glibc\.node$/ },
+  amd64: { dir: 'linux-x64', files: /glibc\.node$/ },
+};
+
+/**
+ * Keep only the native addon prebuilds for `arch` (glibc); report whether any
+ * native code remains, which makes the package architecture-specific.
+ */
+function pruneNative(dir: string, arch: string): boolean {
+  let native = false;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
-    if (entry.isDirectory() && hasNativeAddons(p)) return true;
-    if (entry.isFile() && entry.name.endsWith('.node')) return true;
+    if (entry.isDirectory() && entry.name === 'prebuilds') {
+      const want = PREBUILDS[arch];
+      if (!want) throw new Error(`no prebuilt native addons known for architecture ${arch}`);
+      for (const platform of readdirSync(p)) {
+        if (platform !== want.dir) rmSync(join(p, platform), { recursive: true, force: true });
+        else for (const f of readdirSync(join(p, platform))) if (!want.files.test(f)) rmSync(join(p, platform, f));
+      }
+      native = true;
+    } else if (entry.isDirectory()) {
+      if (pruneNative(p, arch)) native = true;
+    } else if (entry.isFile() && entry.name.endsWith('.node')) {
+      native = true;
+    }
   }
-  return false;
+  return native;
+}
+
+/** Scripts (#!) executable, native objects as they are, everything else 0644: npm tarballs are careless with modes. */
+function normaliseModes(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) normaliseModes(p);
+    else if (entry.isFile() && !entry.name.endsWith('.node')) {
+      const head = Buffer.alloc(2);
+      const fd = openSync(p, 'r');
+      readSync(fd, head, 0, 2, 0);
+      closeSync(fd);
+      chmodSync(p, head.toString() === '#!' ? 0o755 : 0o644);
+    }
+  }
 }
 
 export interface DebOptions {
   /** Project root (holds package.json, dist/, deploy/). */
   root: string;
   outDir: string;
+  /** Debian architecture to build for (arm64, armhf, amd64); default: this machine's. */
+  arch?: string;
   log?: (line: string) => void;
 }
 
@@ -75,7 +115,9 @@ export function buildDeb(opts: DebOptions): string {
     mkdirSync(man, { recursive: true });
     writeFileSync(join(man, `${NAME}.1.gz`), gzipSync(readFileSync(join(root, 'deploy/debian', `${NAME}.1`)), { level: 9 }));
 
-    const arch = hasNativeAddons(lib) ? execFileSync('dpkg', ['--print-architecture']).toString().trim() : 'all';
+    const target = opts.arch ?? execFileSync('dpkg', ['--print-architecture']).toString().trim();
+    const arch = pruneNative(join(lib, 'node_modules'), target) ? target : 'all';
+    normaliseModes(join(lib, 'node_modules'));
     const installed = sizeKb(stage);
     const debian = join(stage, 'DEBIAN');
     mkdirSync(debian);
@@ -86,7 +128,7 @@ Version: ${pkg.version}
 Architecture: ${arch}
 Maintainer: xmpp-iot-agent developers <maintainers@xmpp-iot-agent.invalid>
 Installed-Size: ${installed}
-Depends: nodejs (>= 20), adduser
+Depends: nodejs (>= 20), adduser${arch === 'all' ? '' : ', libc6, libstdc++6'}
 Section: net
 Priority: optional
 Description: XMPP agent for Raspberry Pi gateways
@@ -113,6 +155,7 @@ Description: XMPP agent for Raspberry Pi gateways
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const root = resolve(new URL('../..', import.meta.url).pathname);
-  const out = buildDeb({ root, outDir: process.argv[2] ?? join(root, 'build') });
+  const a = process.argv.indexOf('--arch');
+  const out = buildDeb({ root, outDir: join(root, 'build'), arch: a > 0 ? process.argv[a + 1] : undefined });
   process.stdout.write(`${out}\n`);
 }
