@@ -8,7 +8,8 @@ import { createAuthority, canRead } from './core/authority.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Devices } from './core/devices.js';
 import { createDriver } from './drivers/index.js';
-import type { Driver } from './drivers/driver.js';
+import type { Driver, DriverContext } from './drivers/driver.js';
+import { serialBridge } from './drivers/serial-bridge.js';
 import type { Logger } from './log.js';
 import { reporter, type Reporter } from './reporter.js';
 import { chatHandler } from './chat/handler.js';
@@ -58,9 +59,21 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     const self = config.xmpp.jid;
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
+    const configured = new Set(config.devices.map((d) => d.id));
+    const context = (name: string): DriverContext => ({
+      report: (id, value, at) => this.devices.report(id, value, at),
+      fault: (id, message) => this.devices.fault(id, message),
+      add: (info, actuator) => this.devices.add(info, actuator),
+      remove: (id) => this.devices.remove(id),
+      taken: (id) => configured.has(id) || this.devices.get(id) !== undefined,
+      log: log.child(`driver:${name}`),
+    });
+    const addDriver = (name: string, driver: Driver): void => {
+      this.drivers.push(driver);
+      this.components.push({ name: `driver ${name} (${driver.kind})`, start: () => driver.start(context(name)), stop: () => driver.stop() });
+    };
     for (const device of config.devices) {
       const driver = (opts.driverFor ?? createDriver)(device);
-      this.drivers.push(driver);
       this.devices.add(
         {
           id: device.id,
@@ -76,18 +89,9 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         },
         driver,
       );
-      const dlog = log.child(`driver:${device.id}`);
-      this.components.push({
-        name: `driver ${device.id} (${driver.kind})`,
-        start: () =>
-          driver.start({
-            report: (id, value, at) => this.devices.report(id, value, at),
-            fault: (id, message) => this.devices.fault(id, message),
-            log: dlog,
-          }),
-        stop: () => driver.stop(),
-      });
+      addDriver(device.id, driver);
     }
+    for (const bridge of config.bridges) addDriver(bridge.id, serialBridge(bridge));
 
     this.session = new Session({
       jid: self,

@@ -66,7 +66,18 @@ describe('config schema', () => {
     });
     expect(out).toContain('devices[1].id: duplicate id "fan"');
     expect(out).toContain('devices[2].id: "status" is a chat command word; choose another id');
-    expect(out).toContain('devices[3].driver: driver "gpio" is not available in this version (available: simulated)');
+    expect(out).toContain('devices[3].driver: driver "gpio" is not available in this version (available: simulated, serial-bridge)');
+  });
+
+  it('takes a serial bridge with its port, and names what it lacks', () => {
+    const { config } = checkConfig({ ...GOOD, devices: [...GOOD.devices, { id: 'bridge', driver: 'serial-bridge', port: '/dev/ttyUSB0' }] }, { hostname: 'pi' });
+    expect(config!.bridges).toEqual([{ id: 'bridge', port: '/dev/ttyUSB0', baud: 115200, ackTimeoutMs: 2000 }]);
+    expect(config!.devices.map((d) => d.id)).toEqual(['temperature', 'fan']);
+    expect(issues({ ...GOOD, devices: [{ id: 'bridge', driver: 'serial-bridge', baud: 12, type: 'number' }] })).toEqual([
+      'devices[0].type: unknown key; expected one of id, driver, port, baud, ack_timeout',
+      expect.stringMatching(/^devices\[0\]\.port: is required/),
+      'devices[0].baud: expected an integer from 300 to 4000000, got 12',
+    ]);
   });
 
   it('allows plaintext only for a loopback service', () => {

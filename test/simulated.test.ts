@@ -10,7 +10,7 @@ describe('simulated driver', () => {
     const values: number[] = [];
     let flip = 0;
     const d = simulated({ ...base, min: 10, max: 11, initial: 10.99 }, { random: () => (flip++ % 3 === 0 ? 0 : 1) });
-    await d.start({ report: (_id, v) => values.push(v as number), fault: () => {}, log: silentLogger });
+    await d.start({ report: (_id, v) => values.push(v as number), fault: () => {}, add: () => {}, remove: () => {}, taken: () => false, log: silentLogger });
     await new Promise((r) => setTimeout(r, 120));
     await d.stop();
     expect(values.length).toBeGreaterThan(3);
@@ -21,7 +21,7 @@ describe('simulated driver', () => {
   it('holds what was set', async () => {
     const seen: unknown[] = [];
     const d = simulated({ ...base, type: 'boolean', writable: true });
-    await d.start({ report: (_id, v) => seen.push(v), fault: () => {}, log: silentLogger });
+    await d.start({ report: (_id, v) => seen.push(v), fault: () => {}, add: () => {}, remove: () => {}, taken: () => false, log: silentLogger });
     expect(seen[0]).toBe(false);
     expect(await d.write('t', true)).toBe(true);
     await new Promise((r) => setTimeout(r, 30));

@@ -7,7 +7,7 @@ import type { DeviceType } from '../core/devices.js';
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 /** Drivers this build can run; the rest are named in the contract and refused clearly. */
-export const AVAILABLE_DRIVERS: readonly DriverName[] = ['simulated'];
+export const AVAILABLE_DRIVERS: readonly DriverName[] = ['simulated', 'serial-bridge'];
 
 export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off'];
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -31,6 +31,14 @@ export interface DeviceConfig {
   staleAfterMs: number;
 }
 
+/** A firmware bridge on a serial port: its channels become devices when it says hello. */
+export interface BridgeConfig {
+  id: string;
+  port: string;
+  baud: number;
+  ackTimeoutMs: number;
+}
+
 export interface XmppConfig {
   jid: string;
   resource: string;
@@ -46,6 +54,7 @@ export interface AgentConfig {
   owners: string[];
   viewers: string[];
   devices: DeviceConfig[];
+  bridges: BridgeConfig[];
   presence: { minIntervalMs: number; heartbeatMs: number };
   log: { level: (typeof LEVELS)[number]; xml: boolean };
   /** DNS-SD / XEP-0174 advertising on the LAN. */
@@ -73,7 +82,8 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const xmpp = checkXmpp(c, root.xmpp, defaults);
   const owners = checkJids(c, 'owners', root.owners, true);
   const viewers = checkJids(c, 'viewers', root.viewers, false);
-  const devices = checkDevices(c, root.devices);
+  const bridges: BridgeConfig[] = [];
+  const devices = checkDevices(c, root.devices, bridges);
 
   const p = c.object('presence', root.presence, ['min_interval', 'heartbeat'], false) ?? {};
   const minIntervalMs = c.duration('presence.min_interval', p.min_interval) ?? 10_000;
@@ -87,7 +97,7 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? true };
 
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
@@ -133,8 +143,19 @@ function checkJids(c: Checker, path: string, raw: unknown, required: boolean): s
 }
 
 const DEVICE_KEYS = ['id', 'name', 'driver', 'type', 'unit', 'writable', 'deadband', 'decimals', 'min', 'max', 'initial', 'interval', 'stale_after'];
+const BRIDGE_KEYS = ['id', 'driver', 'port', 'baud', 'ack_timeout'];
 
-function checkDevices(c: Checker, raw: unknown): DeviceConfig[] | undefined {
+function checkBridge(c: Checker, path: string, item: unknown): BridgeConfig | undefined {
+  const d = c.object(path, item, BRIDGE_KEYS);
+  if (!d) return undefined;
+  const id = c.string(`${path}.id`, d.id, { required: true, pattern: DEVICE_ID, what: 'a lower-case id (letters, digits, - and _, starting with a letter)' });
+  const port = c.string(`${path}.port`, d.port, { required: true, what: 'a serial port path such as /dev/serial/by-id/usb-…' });
+  const baud = c.number(`${path}.baud`, d.baud, { integer: true, min: 300, max: 4_000_000 }) ?? 115_200;
+  const ackTimeoutMs = c.duration(`${path}.ack_timeout`, d.ack_timeout, { minMs: 50 }) ?? 2000;
+  return id && port ? { id, port, baud, ackTimeoutMs } : undefined;
+}
+
+function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): DeviceConfig[] | undefined {
   if (raw === undefined || raw === null) {
     c.fail('devices', 'is required: list at least one device (driver: simulated works everywhere)');
     return undefined;
@@ -145,6 +166,15 @@ function checkDevices(c: Checker, raw: unknown): DeviceConfig[] | undefined {
   const out: DeviceConfig[] = [];
   list.forEach((item, i) => {
     const path = join('devices', i);
+    if (item && typeof item === 'object' && (item as Record<string, unknown>).driver === 'serial-bridge') {
+      const b = checkBridge(c, path, item);
+      if (b && seen.has(b.id)) c.fail(`${path}.id`, `duplicate id "${b.id}"`);
+      if (b) {
+        seen.add(b.id);
+        bridges.push(b);
+      }
+      return;
+    }
     const d = c.object(path, item, DEVICE_KEYS);
     if (!d) return;
     const id = c.string(`${path}.id`, d.id, { required: true, pattern: DEVICE_ID, what: 'a lower-case id (letters, digits, - and _, starting with a letter)' });

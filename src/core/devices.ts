@@ -33,7 +33,7 @@ export interface DeviceState {
   fault?: string;
 }
 
-export type ChangeCause = 'reading' | 'command' | 'fault';
+export type ChangeCause = 'reading' | 'command' | 'fault' | 'added' | 'removed';
 
 export interface Change {
   id: string;
@@ -58,6 +58,14 @@ export class Devices {
     if (this.states.has(info.id)) throw new Error(`device ${info.id} already registered`);
     this.states.set(info.id, { info });
     if (actuator) this.actuators.set(info.id, actuator);
+    this.emit({ id: info.id, cause: 'added' });
+  }
+
+  /** A device a driver no longer has (a firmware bridge rebooted with other channels). */
+  remove(id: string): void {
+    if (!this.states.delete(id)) return;
+    this.actuators.delete(id);
+    this.emit({ id, cause: 'removed' });
   }
 
   ids(): string[] {

@@ -38,7 +38,7 @@ export function beyondDeadband(info: DeviceInfo, before: Value | undefined, afte
 }
 
 export function changed(devices: Devices, last: Sent, current: Sent): boolean {
-  if (last.show !== current.show) return true;
+  if (last.show !== current.show || last.values.size !== current.values.size) return true;
   for (const s of devices.list()) {
     const id = s.info.id;
     if (last.faults.has(id) !== current.faults.has(id)) return true;

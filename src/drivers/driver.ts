@@ -2,11 +2,16 @@
 // the devices it serves and, for writable ones, applies values.
 
 import type { Logger } from '../log.js';
-import type { Actuator, Value } from '../core/devices.js';
+import type { Actuator, DeviceInfo, Value } from '../core/devices.js';
 
 export interface DriverContext {
   report(id: string, value: Value, at?: number): void;
   fault(id: string, message: string): void;
+  /** Drivers that discover their devices (a firmware bridge's hello) add and remove them. */
+  add(info: DeviceInfo, actuator?: Actuator): void;
+  remove(id: string): void;
+  /** Ids already taken by other devices. */
+  taken(id: string): boolean;
   log: Logger;
 }
 
