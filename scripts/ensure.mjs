@@ -2,7 +2,7 @@
 // Installs or checks what `npm test` and `npm run demo` need, before anything
 // else runs. Node built-ins only: this runs before node_modules exists.
 //   node scripts/ensure.mjs deps      npm packages (npm ci when node_modules is missing or stale)
-//   node scripts/ensure.mjs prosody   Prosody and openssl (apt-get when root; otherwise says what to run)
+//   node scripts/ensure.mjs prosody   Prosody, openssl and socat (apt-get when root; otherwise says what to run)
 //   node scripts/ensure.mjs interop   python3-slixmpp for the interop tests (likewise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -56,6 +56,7 @@ for (const what of process.argv.slice(2)) {
     debianPackages([
       [() => onPath('prosody') && onPath('prosodyctl'), 'prosody'],
       [() => onPath('openssl'), 'openssl'],
+      [() => onPath('socat'), 'socat'],
     ]);
   else if (what === 'interop') debianPackages([[() => pythonHas('slixmpp'), 'python3-slixmpp']]);
   else {

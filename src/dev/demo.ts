@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProsodyMissingError, startProsody } from './prosody.js';
 import { chat } from './repl.js';
+import { DEMO_CHANNELS, FirmwareSim } from './firmware-sim.js';
+import { ptyPair } from './pty.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const cli = resolve(here, '..', 'cli.js');
@@ -26,6 +28,10 @@ async function main(): Promise<number> {
   const gateway = await prosody.register('gateway', gwPassword);
   const owner = await prosody.register('alice', 'alice');
 
+  const pty = await ptyPair(dir);
+  const sim = new FirmwareSim({ path: pty.firmware, channels: DEMO_CHANNELS.map((c) => ({ ...c })) });
+  await sim.start();
+
   const configFile = join(dir, 'agent.yaml');
   writeFileSync(
     configFile,
@@ -39,24 +45,12 @@ xmpp:
     ca_file: ${prosody.caFile}
 owners: [${owner}]
 devices:
-  - id: temperature
-    driver: simulated
-    type: number
-    unit: "°C"
-    min: 18
-    max: 26
-    initial: 21.4
-    deadband: 0.3
-  - id: humidity
-    driver: simulated
-    type: number
-    unit: "%"
-    decimals: 0
-    min: 35
-    max: 60
-    initial: 48
-    deadband: 2
-  - id: fan
+  # The firmware bridge (played by the simulator on a pseudo-terminal): its
+  # channels temperature, humidity, fan and setpoint appear by themselves.
+  - id: bridge
+    driver: serial-bridge
+    port: ${pty.agent}
+  - id: light
     driver: simulated
     type: boolean
     writable: true
@@ -78,6 +72,7 @@ mdns:
     `
   Server   127.0.0.1:${prosody.port} (STARTTLS), ${prosody.tlsPort} (direct TLS), domain ${prosody.domain}
   Gateway  ${gateway}/demo   (agent log: ${logFile})
+  Bridge   firmware simulator on ${pty.firmware} ↔ agent on ${pty.agent}
   You      ${owner}, password: alice
 
   To use a real client instead (Gajim, Dino): add the account ${owner} with
@@ -94,6 +89,8 @@ mdns:
   } finally {
     agent.kill('SIGTERM');
     await new Promise((r) => (agentExit === null ? agent.once('exit', r) : r(null)));
+    await sim.stop();
+    await pty.stop();
     await prosody.stop();
   }
   return code;

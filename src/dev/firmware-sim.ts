@@ -152,7 +152,7 @@ export const DEMO_CHANNELS: SimChannel[] = [
   { id: 'setpoint', kind: 'n', unit: 'degC', writable: true, value: 21, min: 5, max: 30 },
 ];
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1]?.endsWith('firmware-sim.js')) {
   const i = process.argv.indexOf('--port');
   const path = i > 0 ? process.argv[i + 1] : undefined;
   if (!path) {

@@ -74,7 +74,7 @@ export async function chat(o: ChatOptions): Promise<number> {
   // Read input only now: piped lines wait in stdin until we are connected.
   rl = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive });
   rl.on('SIGINT', () => rl?.close()); // Ctrl-C leaves cleanly, like Ctrl-D and quit
-  print(`Connected as ${o.jid}. Chat with the gateway: try "status", "fan on", "get temperature", "help". Type quit to leave.`);
+  print(`Connected as ${o.jid}. Chat with the gateway: try "status", "fan on", "set setpoint 22", "help". Type quit to leave.`);
   rl.setPrompt('you> ');
   if (interactive) rl.prompt();
 
