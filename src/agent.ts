@@ -17,6 +17,8 @@ import { Router } from './xmpp/router.js';
 import { roster } from './xmpp/roster.js';
 import { Session } from './xmpp/session.js';
 import { lanAdvertising } from './discovery/lan.js';
+import { alerter } from './alerter.js';
+import { healthShow } from './core/format.js';
 import type { AuthError } from './xmpp/sasl.js';
 import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
 import { commands, NS_COMMANDS, type StatusField } from './xep/commands.js';
@@ -147,12 +149,15 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       log: log.child('roster'),
     });
 
+    // Alarms first: their listener must see a reading before the reporter does.
+    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, session: this.session, log: log.child('alarms') });
     this.reporter = reporter({
       devices: this.devices,
       session: this.session,
       clock,
       policy: config.presence,
       log: log.child('presence'),
+      show: (now) => (alarms.active().length > 0 ? 'dnd' : healthShow(this.devices, now)),
     });
     this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye

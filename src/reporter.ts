@@ -6,7 +6,7 @@ import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import type { Clock } from './core/clock.js';
 import type { Devices } from './core/devices.js';
-import { healthShow, summary } from './core/format.js';
+import { healthShow, summary, type Show } from './core/format.js';
 import { decide, snapshot, type Policy, type Sent } from './core/reporting.js';
 import type { Logger } from './log.js';
 
@@ -24,8 +24,9 @@ export interface Reporter {
   decorate(fn: (presence: Element) => void): void;
 }
 
-export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger }): Reporter {
+export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger; show?: (now: number) => Show }): Reporter {
   const { devices, session, clock, policy, log } = deps;
+  const showAt = deps.show ?? ((now: number) => healthShow(devices, now));
   const stats = { presencesSent: 0 };
   const decorators: ((p: Element) => void)[] = [];
   let last: Sent | undefined;
@@ -54,7 +55,7 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
     timer = undefined;
     if (!running || !session.online) return;
     const now = clock.now();
-    const current = snapshot(devices, healthShow(devices, now), now);
+    const current = snapshot(devices, showAt(now), now);
     const d = decide({ policy, last, current, devices, now, urgent });
     let wake: number;
     if (d.send) {

@@ -51,7 +51,7 @@ describe('config schema', () => {
   });
 
   it('suggests the key meant by a typo', () => {
-    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, presence, log, mdns');
+    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns');
   });
 
   it('refuses duplicate ids, command words as ids, and drivers this build lacks', () => {

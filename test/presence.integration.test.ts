@@ -67,3 +67,28 @@ describe('presence', () => {
     }
   });
 });
+
+describe('alarms', () => {
+  it('one message on crossing, dnd while active, one recovery message; wobbling inside the hysteresis says nothing', async () => {
+    const { agent, owner } = await subscribed(
+      `  - { id: temperature, driver: simulated, type: number, unit: "°C", min: -50, max: 100, initial: 25, interval: 1h }\n`,
+      'presence:\n  min_interval: 0\nalarms:\n  - { device: temperature, above: 30, hysteresis: 1 }\n',
+    );
+    try {
+      await owner.waitFor(fromAgent(agent), 10_000, 'first presence');
+      const alarmsSeen = () => owner.stanzas.filter((s) => s.name === 'message' && s.attrs.from === agent.fullJid).map((s) => s.getChildText('body'));
+      const d = agent.agent.devices;
+      d.report('temperature', 31.2); // the same path a driver's reading takes
+      await owner.waitFor((s) => fromAgent(agent)(s) && s.getChildText('show') === 'dnd', 10_000, 'dnd');
+      for (const v of [30.5, 29.5, 30.8]) d.report('temperature', v);
+      d.report('temperature', 28.9);
+      await owner.waitFor((s) => s.name === 'message' && /back to/.test(s.getChildText('body') ?? ''), 10_000, 'recovery');
+      expect(alarmsSeen()).toEqual(['⚠ temperature 31.2 °C above 30.0 °C', '✓ temperature back to 28.9 °C (alarm above 30.0 °C cleared)']);
+      const last = owner.stanzas.filter(fromAgent(agent)).at(-1)!;
+      await owner.waitFor((s) => owner.stanzas.indexOf(s) >= owner.stanzas.indexOf(last) && fromAgent(agent)(s) && !s.getChild('show'), 10_000, 'show cleared');
+    } finally {
+      await owner.stop();
+      await agent.stop();
+    }
+  });
+});

@@ -3,6 +3,7 @@
 
 import { Checker, join, type Issue } from './validate.js';
 import type { DeviceType } from '../core/devices.js';
+import type { AlarmRule } from '../core/alarms.js';
 
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -57,6 +58,7 @@ export interface AgentConfig {
   bridges: BridgeConfig[];
   presence: { minIntervalMs: number; heartbeatMs: number };
   log: { level: (typeof LEVELS)[number]; xml: boolean };
+  alarms: AlarmRule[];
   /** DNS-SD / XEP-0174 advertising on the LAN. */
   mdns: { enabled: boolean; readings: boolean };
 }
@@ -76,7 +78,7 @@ export function isLoopbackService(service: string | undefined): boolean {
 
 export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
   const c = new Checker();
-  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'presence', 'log', 'mdns']);
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns']);
   if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
 
   const xmpp = checkXmpp(c, root.xmpp, defaults);
@@ -93,11 +95,12 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const l = c.object('log', root.log, ['level', 'xml'], false) ?? {};
   const log = { level: c.oneOf('log.level', l.level, LEVELS) ?? 'info', xml: c.boolean('log.xml', l.xml) ?? false };
 
+  const alarms = checkAlarms(c, root.alarms, devices ?? []);
   const m = c.object('mdns', root.mdns, ['enabled', 'readings'], false) ?? {};
   const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? true };
 
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
@@ -211,5 +214,27 @@ function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): Device
     }
   });
   if (list.length === 0) c.fail('devices', 'must list at least one device');
+  return out;
+}
+
+function checkAlarms(c: Checker, raw: unknown, devices: DeviceConfig[]): AlarmRule[] {
+  const list = c.array('alarms', raw) ?? [];
+  const out: AlarmRule[] = [];
+  list.forEach((item, i) => {
+    const path = join('alarms', i);
+    const a = c.object(path, item, ['device', 'above', 'below', 'hysteresis']);
+    if (!a) return;
+    // Bridge channels are not known until the board says hello, so any id is accepted;
+    // a configured device must be a number.
+    const device = c.string(`${path}.device`, a.device, { required: true, pattern: DEVICE_ID, what: 'a device id' });
+    const configured = devices.find((d) => d.id === device);
+    if (configured && configured.type !== 'number') c.fail(`${path}.device`, `alarms need a number device; ${device} is ${configured.type}`);
+    const above = c.number(`${path}.above`, a.above);
+    const below = c.number(`${path}.below`, a.below);
+    const hysteresis = c.number(`${path}.hysteresis`, a.hysteresis, { min: 0 }) ?? 0;
+    if (above === undefined && below === undefined) c.fail(path, 'needs above, below or both');
+    if (above !== undefined && below !== undefined && below >= above) c.fail(`${path}.below`, `must be lower than above (${above})`);
+    if (device) out.push({ device, above, below, hysteresis });
+  });
   return out;
 }

@@ -1,0 +1,48 @@
+// Alarm messages: readings go through the alarm rules; each raise and each
+// recovery becomes one chat message to every owner, and presence shows dnd
+// while any alarm is active. (Without the durable outbox, an alarm raised while
+// offline is logged but not delivered.)
+
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import { Alarms, type AlarmEvent, type AlarmRule } from './core/alarms.js';
+import type { Devices } from './core/devices.js';
+import { formatValue } from './core/format.js';
+import type { Logger } from './log.js';
+
+export function alarmText(devices: Devices, e: AlarmEvent): string {
+  const info = devices.get(e.device)?.info;
+  const fmt = (v: number): string => (info ? formatValue(info, v) : String(v));
+  const name = info?.name ?? e.device;
+  return e.kind === 'raised'
+    ? `⚠ ${name} ${fmt(e.value)} ${e.side} ${fmt(e.threshold)}`
+    : `✓ ${name} back to ${fmt(e.value)} (alarm ${e.side} ${fmt(e.threshold)} cleared)`;
+}
+
+export function alerter(deps: {
+  devices: Devices;
+  rules: readonly AlarmRule[];
+  owners: readonly string[];
+  session: { readonly online: boolean; send(s: Element): Promise<void> };
+  log: Logger;
+}) {
+  const alarms = new Alarms(deps.rules);
+  const stats = { raised: 0, cleared: 0, undelivered: 0 };
+  deps.devices.onChange((c) => {
+    if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
+    for (const e of alarms.evaluate(c.id, c.value)) {
+      stats[e.kind]++;
+      const text = alarmText(deps.devices, e);
+      deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
+      if (!deps.session.online) {
+        stats.undelivered++;
+        deps.log.warn('alarm not delivered: offline', { text });
+        continue;
+      }
+      for (const owner of deps.owners) {
+        deps.session.send(xml('message', { type: 'chat', to: owner }, xml('body', {}, text))).catch((err: unknown) => deps.log.warn('alarm not sent', { error: err }));
+      }
+    }
+  });
+  return { active: () => alarms.active(), stats };
+}
