@@ -4,6 +4,7 @@
 //   node scripts/ensure.mjs deps      npm packages (npm ci when node_modules is missing or stale)
 //   node scripts/ensure.mjs prosody   Prosody, openssl and socat (apt-get when root; otherwise says what to run)
 //   node scripts/ensure.mjs interop   python3-slixmpp for the interop tests (likewise)
+//   node scripts/ensure.mjs firmware  avr-gcc, arduino-mk and simavr to build and emulate the firmware (likewise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -59,6 +60,16 @@ for (const what of process.argv.slice(2)) {
       [() => onPath('socat'), 'socat'],
     ]);
   else if (what === 'interop') debianPackages([[() => pythonHas('slixmpp'), 'python3-slixmpp']]);
+  else if (what === 'firmware')
+    debianPackages([
+      [() => onPath('avr-gcc'), 'gcc-avr'],
+      [() => existsSync('/usr/lib/avr/include/avr/io.h'), 'avr-libc'],
+      [() => existsSync('/usr/share/arduino/hardware/arduino/avr/cores'), 'arduino-core-avr'],
+      [() => existsSync('/usr/share/arduino/Arduino.mk'), 'arduino-mk'],
+      [() => existsSync('/usr/include/simavr/parts/uart_pty.h'), 'libsimavr-dev'],
+      [() => onPath('simavr'), 'simavr'],
+      [() => existsSync('/usr/include/libelf.h'), 'libelf-dev'],
+    ]);
   else {
     say(`unknown target ${what}`);
     process.exit(2);

@@ -2,6 +2,8 @@
 // a line splitter that survives garbage, and typed frames. Pure.
 
 export const MAX_LINE = 96;
+/** Fields after the type (the firmware's fixed array). */
+export const MAX_FIELDS = 6;
 
 /** CRC-8/SMBus: polynomial 0x07, init 0x00, no reflection, no final XOR. */
 export function crc8(text: string): number {
@@ -54,7 +56,7 @@ export function parseLine(raw: string): Parsed {
   const crc = line.slice(star + 1);
   if (!/^[0-9A-F]{2}$/.test(crc) || parseInt(crc, 16) !== crc8(body)) return { ok: false, error: 'crc' };
   const parts = body.split(' ');
-  if (parts.some((p) => p.length === 0) || parts.length < 2) return { ok: false, error: 'malformed' };
+  if (parts.some((p) => p.length === 0) || parts.length < 2 || parts.length > MAX_FIELDS + 2) return { ok: false, error: 'malformed' };
   const [seqText, type, ...f] = parts as [string, string, ...string[]];
   if (!/^\d{1,3}$/.test(seqText) || Number(seqText) > 255 || !/^[A-Z]{1,8}$/.test(type)) return { ok: false, error: 'malformed' };
   const seq = Number(seqText);

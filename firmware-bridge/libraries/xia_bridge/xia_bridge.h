@@ -1,0 +1,2 @@
+// Arduino library entry point.
+#include "bridge.h"
