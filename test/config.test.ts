@@ -54,19 +54,19 @@ describe('config schema', () => {
     expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns');
   });
 
-  it('refuses duplicate ids, command words as ids, and drivers this build lacks', () => {
+  it('refuses duplicate ids, command words as ids, and unknown drivers', () => {
     const out = issues({
       ...GOOD,
       devices: [
         { id: 'fan', driver: 'simulated', type: 'boolean' },
         { id: 'fan', driver: 'simulated', type: 'boolean' },
         { id: 'status', driver: 'simulated', type: 'string' },
-        { id: 'relay', driver: 'gpio', type: 'boolean' },
+        { id: 'relay', driver: 'relay', type: 'boolean' },
       ],
     });
     expect(out).toContain('devices[1].id: duplicate id "fan"');
     expect(out).toContain('devices[2].id: "status" is a chat command word; choose another id');
-    expect(out).toContain('devices[3].driver: driver "gpio" is not available in this version (available: simulated, serial-bridge)');
+    expect(out).toContain('devices[3].driver: expected one of simulated, serial-bridge, dht, ds18b20, gpio, replay, got "relay"');
   });
 
   it('takes a serial bridge with its port, and names what it lacks', () => {

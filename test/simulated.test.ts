@@ -3,7 +3,7 @@ import { simulated } from '../src/drivers/simulated.js';
 import type { DeviceConfig } from '../src/config/schema.js';
 import { silentLogger } from '../src/log.js';
 
-const base: DeviceConfig = { id: 't', name: 't', driver: 'simulated', type: 'number', unit: '', writable: false, deadband: 0, decimals: 1, intervalMs: 10, staleAfterMs: 1000 };
+const base: DeviceConfig = { id: 't', name: 't', driver: 'simulated', type: 'number', unit: '', writable: false, deadband: 0, decimals: 1, intervalMs: 10, staleAfterMs: 1000, options: { driver: 'simulated' } };
 
 describe('simulated driver', () => {
   it('drifts a number within its range', async () => {

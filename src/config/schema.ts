@@ -4,11 +4,12 @@
 import { Checker, join, type Issue } from './validate.js';
 import type { DeviceType } from '../core/devices.js';
 import type { AlarmRule } from '../core/alarms.js';
+import { checkHardware, HARDWARE_KEYS, type HardwareOptions } from './hardware.js';
 
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 /** Drivers this build can run; the rest are named in the contract and refused clearly. */
-export const AVAILABLE_DRIVERS: readonly DriverName[] = ['simulated', 'serial-bridge'];
+export const AVAILABLE_DRIVERS: readonly DriverName[] = DRIVERS;
 
 export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off'];
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
@@ -30,6 +31,8 @@ export interface DeviceConfig {
   intervalMs: number;
   /** No reading for this long: the device is stale (presence shows away). */
   staleAfterMs: number;
+  /** Driver-specific settings. */
+  options: HardwareOptions;
 }
 
 /** A firmware bridge on a serial port: its channels become devices when it says hello. */
@@ -178,7 +181,8 @@ function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): Device
       }
       return;
     }
-    const d = c.object(path, item, DEVICE_KEYS);
+    const drv = (item as Record<string, unknown> | null)?.driver;
+    const d = c.object(path, item, [...DEVICE_KEYS, ...(typeof drv === 'string' ? (HARDWARE_KEYS[drv] ?? []) : [])]);
     if (!d) return;
     const id = c.string(`${path}.id`, d.id, { required: true, pattern: DEVICE_ID, what: 'a lower-case id (letters, digits, - and _, starting with a letter)' });
     if (id && RESERVED_IDS.includes(id)) c.fail(`${path}.id`, `"${id}" is a chat command word; choose another id`);
@@ -188,10 +192,15 @@ function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): Device
     if (driver && !AVAILABLE_DRIVERS.includes(driver)) {
       c.fail(`${path}.driver`, `driver "${driver}" is not available in this version (available: ${AVAILABLE_DRIVERS.join(', ')})`);
     }
-    const type = c.oneOf(`${path}.type`, d.type, ['number', 'boolean', 'string'] as const, true);
-    const unit = c.string(`${path}.unit`, d.unit) ?? '';
+    const hw = checkHardware(c, path, driver ?? 'simulated', d);
+    const type = hw.implied.type ?? c.oneOf(`${path}.type`, d.type, ['number', 'boolean', 'string'] as const, true);
+    if (hw.implied.type && d.type !== undefined && d.type !== hw.implied.type) c.fail(`${path}.type`, `a ${driver} device is a ${hw.implied.type}`);
+    const unit = c.string(`${path}.unit`, d.unit) ?? hw.implied.unit ?? '';
     const name = c.string(`${path}.name`, d.name) ?? id ?? '';
-    const writable = c.boolean(`${path}.writable`, d.writable) ?? false;
+    const writable = hw.implied.writable ?? c.boolean(`${path}.writable`, d.writable) ?? false;
+    if (hw.implied.writable !== undefined && d.writable !== undefined && d.writable !== hw.implied.writable) {
+      c.fail(`${path}.writable`, driver === 'gpio' ? 'set by direction (out is writable, in is not)' : `a ${driver} device is read-only`);
+    }
     const deadband = c.number(`${path}.deadband`, d.deadband, { min: 0 }) ?? 0;
     const decimals = c.number(`${path}.decimals`, d.decimals, { min: 0, max: 6, integer: true }) ?? 1;
     const min = c.number(`${path}.min`, d.min);
@@ -209,8 +218,9 @@ function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): Device
     }
     const intervalMs = c.duration(`${path}.interval`, d.interval, { minMs: 50 }) ?? 5000;
     const staleAfterMs = c.duration(`${path}.stale_after`, d.stale_after, { minMs: 100 }) ?? Math.max(30_000, 3 * intervalMs);
-    if (id && driver && type) {
-      out.push({ id, name, driver, type, unit, writable, deadband, decimals, min, max, initial, intervalMs, staleAfterMs });
+    if (driver === 'dht' && intervalMs < 2000) c.fail(`${path}.interval`, 'a DHT sensor must not be read more often than every 2 s');
+    if (id && driver && type && hw.options) {
+      out.push({ id, name, driver, type, unit, writable, deadband, decimals, min, max, initial, intervalMs, staleAfterMs, options: hw.options });
     }
   });
   if (list.length === 0) c.fail('devices', 'must list at least one device');

@@ -57,12 +57,36 @@ function pruneNative(dir: string, arch: string): boolean {
   return native;
 }
 
+/** node-gyp leaves its whole build tree; keep only build/Release/*.node, stripped and not executable. */
+function tidyNativeBuilds(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const p = join(dir, entry.name);
+    const release = join(p, 'build', 'Release');
+    if (entry.name !== 'build' && existsSync(release)) {
+      const addons = readdirSync(release).filter((f) => f.endsWith('.node'));
+      const keep = mkdtempSync(join(tmpdir(), 'xia-addon-'));
+      for (const a of addons) copyFileSync(join(release, a), join(keep, a));
+      rmSync(join(p, 'build'), { recursive: true, force: true });
+      mkdirSync(release, { recursive: true });
+      for (const a of addons) {
+        copyFileSync(join(keep, a), join(release, a));
+        execFileSync('strip', ['--strip-unneeded', join(release, a)]);
+        chmodSync(join(release, a), 0o644);
+      }
+      rmSync(keep, { recursive: true, force: true });
+    }
+    tidyNativeBuilds(p);
+  }
+}
+
 /** Scripts (#!) executable, native objects as they are, everything else 0644: npm tarballs are careless with modes. */
 function normaliseModes(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
     if (entry.isDirectory()) normaliseModes(p);
-    else if (entry.isFile() && !entry.name.endsWith('.node')) {
+    else if (entry.isFile() && entry.name.endsWith('.node')) chmodSync(p, 0o644);
+    else if (entry.isFile()) {
       const head = Buffer.alloc(2);
       const fd = openSync(p, 'r');
       readSync(fd, head, 0, 2, 0);
@@ -94,8 +118,13 @@ export function buildDeb(opts: DebOptions): string {
     cpSync(join(root, 'dist'), join(lib, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.includes('/dist/dev') });
     copyFileSync(join(root, 'package.json'), join(lib, 'package.json'));
     copyFileSync(join(root, 'package-lock.json'), join(lib, 'package-lock.json'));
-    log('installing production dependencies');
-    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: lib, stdio: ['ignore', 'ignore', 'inherit'] });
+    const host = execFileSync('dpkg', ['--print-architecture']).toString().trim();
+    const target = opts.arch ?? host;
+    // Optional native modules (node-dht-sensor) compile for the build machine: only ship them to the same architecture.
+    // Cross builds run no install scripts (they would compile for this machine) and rely on prebuilds.
+    const omit = target === host ? ['--omit=dev'] : ['--omit=dev', '--omit=optional', '--ignore-scripts'];
+    log(`installing production dependencies${target === host ? '' : ' (without optional native modules: install node-dht-sensor on the Pi if you use a DHT)'}`);
+    execFileSync('npm', ['ci', ...omit, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: lib, stdio: ['ignore', 'ignore', 'inherit'] });
     rmSync(join(lib, 'package-lock.json'));
     chmodSync(join(lib, 'dist', 'cli.js'), 0o755);
 
@@ -115,8 +144,8 @@ export function buildDeb(opts: DebOptions): string {
     mkdirSync(man, { recursive: true });
     writeFileSync(join(man, `${NAME}.1.gz`), gzipSync(readFileSync(join(root, 'deploy/debian', `${NAME}.1`)), { level: 9 }));
 
-    const target = opts.arch ?? execFileSync('dpkg', ['--print-architecture']).toString().trim();
     const arch = pruneNative(join(lib, 'node_modules'), target) ? target : 'all';
+    tidyNativeBuilds(join(lib, 'node_modules'));
     normaliseModes(join(lib, 'node_modules'));
     const installed = sizeKb(stage);
     const debian = join(stage, 'DEBIAN');
