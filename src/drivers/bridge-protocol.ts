@@ -50,8 +50,10 @@ export function encode(seq: number, type: string, ...fields: string[]): string {
 export function parseLine(raw: string): Parsed {
   const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
   if (line.length + 1 > MAX_LINE) return { ok: false, error: 'too-long' };
-  const star = line.lastIndexOf('*');
-  if (star < 0 || star !== line.length - 3) return { ok: false, error: 'no-crc' };
+  // The CRC marker is the third byte from the end (found by differential testing against the C++ core:
+  // "…**8" is a bad CRC, not a missing one).
+  const star = line.length - 3;
+  if (star < 0 || line[star] !== '*') return { ok: false, error: 'no-crc' };
   const body = line.slice(0, star);
   const crc = line.slice(star + 1);
   if (!/^[0-9A-F]{2}$/.test(crc) || parseInt(crc, 16) !== crc8(body)) return { ok: false, error: 'crc' };
