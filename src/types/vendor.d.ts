@@ -196,3 +196,12 @@ declare module 'multicast-dns' {
   }
   export default function multicastDns(opts?: { port?: number; ip?: string; interface?: string; loopback?: boolean; reuseAddr?: boolean }): MulticastDns;
 }
+
+// The stock client's SCRAM-SHA-1 mechanism (benchmarks only).
+declare module 'sasl-scram-sha-1' {
+  class Mechanism {
+    response(cred: { username: string; password: string }): string | Promise<string>;
+    challenge(chal: string): unknown;
+  }
+  export default Mechanism;
+}

@@ -181,6 +181,11 @@ export class Session extends EventEmitter<SessionEvents> {
     }
   }
 
+  /** Bytes this session's current TCP connection has written (TLS framing included). */
+  bytesWritten(): number {
+    return tcpSocketOf(this.entity)?.bytesWritten ?? 0;
+  }
+
   /** Drop the connection as a network fault would (tests, diagnostics). */
   dropConnection(): void {
     tcpSocketOf(this.entity)?.destroy();

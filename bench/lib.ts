@@ -1,0 +1,83 @@
+// Small helpers for the benchmarks: percentiles, /proc figures, processes.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Element } from 'ltx';
+import xml from '@xmpp/xml';
+import { silentLogger } from '../src/log.js';
+import { Session } from '../src/xmpp/session.js';
+
+export function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+export const median = (v: number[]): number => percentile(v, 50);
+export const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
+
+export interface Memory {
+  vmRssKiB: number;
+  rssAnonKiB: number;
+}
+
+export function memoryOf(pid: number): Memory {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(/\s(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[1] ?? NaN);
+  return { vmRssKiB: field('VmRSS'), rssAnonKiB: field('RssAnon') };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.on('error', () => {});
+  return child;
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await gone;
+  clearTimeout(t);
+}
+
+/** An owner-side session (our own client code) that records stanzas. */
+export async function observer(o: { jid: string; password: string; service: string; ca: string }): Promise<{ session: Session; seen: (pred: (s: Element) => boolean) => Promise<Element>; stop(): Promise<void> }> {
+  const session = new Session({ jid: o.jid, resource: 'bench', password: o.password, service: o.service, ca: o.ca, allowPlaintext: false, reconnect: { initialDelayMs: 500, maxDelayMs: 2000 }, log: silentLogger });
+  const waiters = new Set<{ pred: (s: Element) => boolean; resolve: (s: Element) => void }>();
+  session.on('stanza', (s: Element) => {
+    for (const w of waiters) if (w.pred(s)) {
+      waiters.delete(w);
+      w.resolve(s);
+    }
+  });
+  const online = new Promise<void>((r) => session.once('online', () => r()));
+  session.start();
+  await online;
+  await session.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })));
+  await session.send(xml('presence'));
+  return {
+    session,
+    seen: (pred) => new Promise((resolve) => waiters.add({ pred, resolve })),
+    stop: () => session.stop(),
+  };
+}
+
+/** Make `owner` subscribed to `account`'s presence, approving from the account's side once. */
+export async function subscribe(owner: Session, account: { jid: string; password: string; service: string; ca: string }): Promise<void> {
+  const side = await observer(account);
+  const approved = side.seen((s) => s.name === 'presence' && s.attrs.type === 'subscribe');
+  await owner.send(xml('presence', { type: 'subscribe', to: account.jid }));
+  const req = await approved;
+  await side.session.send(xml('presence', { type: 'subscribed', to: req.attrs.from!.split('/')[0] }));
+  await new Promise((r) => setTimeout(r, 200));
+  await side.stop();
+}
