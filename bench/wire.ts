@@ -6,6 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { Agent } from '../src/agent.js';
 import { loadConfigText } from '../src/config/load.js';
 import { silentLogger } from '../src/log.js';
@@ -20,7 +21,9 @@ interface Sample {
 const SENSORS = ['temperature', 'pressure', 'wind'] as const;
 
 export function seattle(days: number): Sample[] {
-  const file = createRequire(import.meta.url).resolve('vega-datasets/data/seattle-weather-hourly-normals.csv');
+  // The package exports only its JS entry; the CSV sits beside it in the package.
+  const entry = createRequire(import.meta.url).resolve('vega-datasets');
+  const file = join(dirname(entry), '..', 'data', 'seattle-weather-hourly-normals.csv');
   const hours = readFileSync(file, 'utf8')
     .trim()
     .split('\n')
@@ -57,7 +60,7 @@ export async function wireBytes(o: { days: number; owner: string; agent: { jid: 
       ['pressure', 'hPa'],
       ['wind', 'm/s'],
     ]
-      .map(([id, unit]) => `  - { id: ${id}, driver: simulated, type: number, unit: "${unit}", min: -1000, max: 2000, initial: 0, interval: 1000d, stale_after: 1000d, decimals: ${decimals}, deadband: ${deadbands[id as 'wind']} }\n`)
+      .map(([id, unit]) => `  - { id: ${id}, driver: simulated, type: number, unit: "${unit}", min: -1000, max: 2000, initial: 0, interval: 20d, stale_after: 20d, decimals: ${decimals}, deadband: ${deadbands[id as 'wind']} }\n`)
       .join('')}`;
     const agent = new Agent({ loaded: loadConfigText(yaml, { baseDir: o.dir, env: { XMPP_IOT_AGENT_PASSWORD: o.agent.password } }), log: silentLogger, clock });
     const up = new Promise((r) => agent.session.once('online', r));

@@ -7,9 +7,8 @@ import type { DeviceConfig } from './config/schema.js';
 import { createAuthority, canRead } from './core/authority.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Devices } from './core/devices.js';
-import { createDriver } from './drivers/index.js';
+import { createDriver, lazyDriver } from './drivers/index.js';
 import type { Driver, DriverContext } from './drivers/driver.js';
-import { serialBridge } from './drivers/serial-bridge.js';
 import type { Logger } from './log.js';
 import { reporter, type Reporter } from './reporter.js';
 import { chatHandler } from './chat/handler.js';
@@ -93,7 +92,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       );
       addDriver(device.id, driver);
     }
-    for (const bridge of config.bridges) addDriver(bridge.id, serialBridge(bridge));
+    for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge.js')).serialBridge(bridge)));
 
     this.session = new Session({
       jid: self,

@@ -91,6 +91,10 @@ describe('config schema', () => {
     expect(isLoopbackService('xmpp://127.evil.com:5222')).toBe(false);
   });
 
+  it('refuses durations longer than a timer can hold (they would silently fire every millisecond)', () => {
+    expect(issues({ ...GOOD, presence: { heartbeat: '30d' } })).toEqual(['presence.heartbeat: expected at most 24 days, got "30d"']);
+  });
+
   it('checks an initial value against the device type', () => {
     expect(issues({ ...GOOD, devices: [{ id: 'fan', driver: 'simulated', type: 'boolean', initial: 'on' }] })).toEqual([
       'devices[0].initial: expected a boolean (the device\'s type), got "on"',

@@ -89,9 +89,13 @@ export class Checker {
     const ms = parseDuration(value);
     if (ms === undefined) return this.fail(path, `expected a duration such as 30, "30s", "5m" or "1h", got ${show(value)}`);
     if (opts.minMs !== undefined && ms < opts.minMs) return this.fail(path, `expected at least ${opts.minMs} ms, got ${show(value)}`);
+    // Node's timers hold at most 2^31-1 ms; a longer delay would silently become 1 ms.
+    if (ms > MAX_DURATION_MS) return this.fail(path, `expected at most 24 days, got ${show(value)}`);
     return ms;
   }
 }
+
+export const MAX_DURATION_MS = 2_147_483_647;
 
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;

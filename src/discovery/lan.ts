@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import type { Devices } from '../core/devices.js';
 import { healthShow, summary } from '../core/format.js';
 import type { Logger } from '../log.js';
-import { advertise, type Advert } from './mdns.js';
+import type { Advert } from './mdns.js';
 
 export function lanAdvertising(deps: {
   devices: Devices;
@@ -33,7 +33,8 @@ export function lanAdvertising(deps: {
 
   return {
     name: 'LAN advertising (mDNS)',
-    start(): void {
+    async start(): Promise<void> {
+      const { advertise } = await import('./mdns.js'); // multicast-dns only when advertising
       advert = advertise({ user: deps.user, host: hostname().split('.')[0] || deps.user, jid: deps.jid, caps: deps.caps(), log: deps.log });
       publish();
       unsubscribe = deps.devices.onChange(() => {

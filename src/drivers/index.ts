@@ -25,3 +25,25 @@ export function createDriver(device: DeviceConfig): Driver {
       throw new Error(`driver "${device.driver}" does not make single devices`);
   }
 }
+
+/**
+ * A driver whose module (and its dependencies: serialport's native addon, …)
+ * is loaded only when it starts, so a gateway without one pays no memory for it.
+ */
+export function lazyDriver(kind: string, load: () => Promise<Driver>): Driver {
+  let real: Driver | undefined;
+  return {
+    kind,
+    async start(ctx) {
+      real = await load();
+      await real.start(ctx);
+    },
+    async stop() {
+      await real?.stop();
+    },
+    write(id, value) {
+      return real ? real.write(id, value) : Promise.reject(new Error(`the ${kind} driver has not started`));
+    },
+    stats: () => real?.stats?.() ?? { dropped: 0 },
+  };
+}
