@@ -15,6 +15,7 @@ import { chatHandler } from './chat/handler.js';
 import { Router } from './xmpp/router.js';
 import { roster } from './xmpp/roster.js';
 import { Session } from './xmpp/session.js';
+import { keepalive } from './xmpp/keepalive.js';
 import { lanAdvertising } from './discovery/lan.js';
 import { alerter } from './alerter.js';
 import { healthShow } from './core/format.js';
@@ -165,6 +166,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
+    if (config.xmpp.keepalive.intervalMs > 0) {
+      const domain = self.slice(self.indexOf('@') + 1);
+      this.components.push(keepalive({ session: this.session, domain, ...config.xmpp.keepalive, log: log.child('keepalive') }));
+    }
     if (config.mdns.enabled) {
       this.components.push(
         lanAdvertising({

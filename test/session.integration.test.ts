@@ -142,6 +142,39 @@ describe('reconnect', () => {
   });
 });
 
+describe('keepalive', () => {
+  it('notices a server that stopped answering (frozen, TCP still open), drops the link, and recovers when it answers again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-freeze-'));
+    const own = await startProsody({ dir });
+    try {
+      await own.register('gw', 'freeze-secret');
+      const a = track(
+        await startAgent({
+          owners: ['alice@iot.test'],
+          account: { user: 'gw', jid: `gw@${own.domain}`, password: 'freeze-secret' },
+          service: own.service,
+          caFile: own.caFile,
+          xmpp: '  keepalive: { interval: 300ms, timeout: 700ms }\n',
+        }),
+      );
+      const offline = once(a.agent.session, 'offline');
+      process.kill(own.pid()!, 'SIGSTOP');
+      await offline;
+      expect(a.logs.some((l) => l.includes('keepalive: the server did not answer a ping'))).toBe(true);
+      const back = once(a.agent.session, 'online');
+      process.kill(own.pid()!, 'SIGCONT');
+      await back;
+      expect(a.agent.session.online).toBe(true);
+    } finally {
+      try {
+        process.kill(own.pid()!, 'SIGCONT');
+      } catch {}
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
 describe('secrets', () => {
   it('never writes the password to the log, even at debug level with an XML trace and no redaction', async () => {
     const a = track(await startAgent({ owners: ['alice@iot.test'], extra: 'log:\n  level: debug\n  xml: true\n', redact: false }));

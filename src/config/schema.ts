@@ -51,6 +51,8 @@ export interface XmppConfig {
   service?: string;
   tls: { ca_file?: string; allow_plaintext: boolean };
   reconnect: { initialDelayMs: number; maxDelayMs: number };
+  /** XEP-0199 pings to the server; intervalMs 0 = off. */
+  keepalive: { intervalMs: number; timeoutMs: number };
 }
 
 export interface AgentConfig {
@@ -107,7 +109,7 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
-  const x = c.object('xmpp', raw, ['jid', 'resource', 'password', 'password_file', 'service', 'tls', 'reconnect']);
+  const x = c.object('xmpp', raw, ['jid', 'resource', 'password', 'password_file', 'service', 'tls', 'reconnect', 'keepalive']);
   if (!x) return undefined;
   const jid = c.string('xmpp.jid', x.jid, { required: true, pattern: BARE_JID, what: 'a bare JID such as gateway@iot.example.org' });
   const resource = c.string('xmpp.resource', x.resource, { pattern: /^[^\s/]{1,64}$/, what: 'a resource name without spaces or slashes' }) ?? defaults.hostname;
@@ -128,8 +130,12 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const maxDelayMs = c.duration('xmpp.reconnect.max_delay', r.max_delay, { minMs: 100 }) ?? 300_000;
   if (maxDelayMs < initialDelayMs) c.fail('xmpp.reconnect.max_delay', 'must not be shorter than xmpp.reconnect.initial_delay');
 
+  const k = c.object('xmpp.keepalive', x.keepalive, ['interval', 'timeout'], false) ?? {};
+  const intervalMs = c.duration('xmpp.keepalive.interval', k.interval) ?? 60_000;
+  const timeoutMs = c.duration('xmpp.keepalive.timeout', k.timeout, { minMs: 100 }) ?? 20_000;
+
   if (!jid) return undefined;
-  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs } };
+  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs } };
 }
 
 function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {
