@@ -1,7 +1,7 @@
 // Chat replies: runs a parsed command against the core and answers in one
 // short human message. Errors become sentences, never silence.
 
-import type { Devices } from '../core/devices.js';
+import { clip, type Devices } from '../core/devices.js';
 import { canActuate, canRead, type Role } from '../core/authority.js';
 import { isStanzaError } from '../core/errors.js';
 import { ago, formatState, formatValue } from '../core/format.js';
@@ -30,7 +30,7 @@ export function helpText(devices: Devices, role: Role): string {
 
 function noDevice(devices: Devices, id: string): string {
   const hint = closest(id, devices.ids());
-  return hint ? `No device "${id}". Did you mean ${hint}?` : `No device "${id}". Devices: ${devices.ids().join(', ')}`;
+  return hint ? `No device "${clip(id)}". Did you mean ${hint}?` : `No device "${clip(id)}". Devices: ${devices.ids().join(', ')}`;
 }
 
 function statusText(devices: Devices, now: number): string {
@@ -59,8 +59,8 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
       return cmd.text;
     case 'unknown':
       return cmd.suggestion
-        ? `I don't know "${cmd.word}". Did you mean "${cmd.suggestion}"? Type help for the commands.`
-        : `I don't know "${cmd.word}". Type help for the commands.`;
+        ? `I don't know "${clip(cmd.word)}". Did you mean "${cmd.suggestion}"? Type help for the commands.`
+        : `I don't know "${clip(cmd.word)}". Type help for the commands.`;
     case 'history':
       return 'history is not available yet: this version keeps no stored readings. Use get <device> for the current value.';
     case 'get': {

@@ -83,7 +83,7 @@ export class Devices {
   /** The device, or item-not-found. */
   require(id: string): DeviceState {
     const s = this.states.get(id);
-    if (!s) throw new StanzaError('item-not-found', `no device "${id}"`);
+    if (!s) throw new StanzaError('item-not-found', `no device "${clip(id)}"`);
     return s;
   }
 
@@ -156,6 +156,12 @@ export class Devices {
   }
 }
 
+/** User input quoted back in an error, kept short (a 100 KB value must not come back whole). */
+export function clip(raw: unknown, max = 40): string {
+  const s = String(raw);
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
 const TRUE_WORDS = ['on', 'true', '1', 'yes', 'open', 'high'];
 const FALSE_WORDS = ['off', 'false', '0', 'no', 'closed', 'low'];
 
@@ -167,11 +173,11 @@ export function parseValue(info: DeviceInfo, raw: Value): Value {
       const w = String(raw).trim().toLowerCase();
       if (TRUE_WORDS.includes(w)) return true;
       if (FALSE_WORDS.includes(w)) return false;
-      throw new StanzaError('bad-request', `${info.id} expects on or off, not "${String(raw)}"`);
+      throw new StanzaError('bad-request', `${info.id} expects on or off, not "${clip(raw)}"`);
     }
     case 'number': {
       const n = typeof raw === 'number' ? raw : /^\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(String(raw)) ? Number(raw) : NaN;
-      if (!Number.isFinite(n)) throw new StanzaError('bad-request', `${info.id} expects a number, not "${String(raw)}"`);
+      if (!Number.isFinite(n)) throw new StanzaError('bad-request', `${info.id} expects a number, not "${clip(raw)}"`);
       if ((info.min !== undefined && n < info.min) || (info.max !== undefined && n > info.max)) {
         throw new StanzaError('bad-request', `${info.id} accepts ${info.min ?? '−∞'} to ${info.max ?? '∞'}${info.unit ? ' ' + info.unit : ''}, not ${n}`);
       }
@@ -179,7 +185,7 @@ export function parseValue(info: DeviceInfo, raw: Value): Value {
     }
     case 'string':
       if (typeof raw !== 'string' && typeof raw !== 'number') {
-        throw new StanzaError('bad-request', `${info.id} expects text, not ${String(raw)}`);
+        throw new StanzaError('bad-request', `${info.id} expects text, not ${clip(raw)}`);
       }
       return String(raw);
   }
