@@ -5,6 +5,7 @@ import { Agent } from './agent.js';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
 import { createLogger, createSink } from './log.js';
 import { PRODUCT } from './version.js';
+import { systemdNotifier } from './systemd.js';
 import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
 import { readFileSync } from 'node:fs';
 
@@ -77,10 +78,15 @@ async function run(args: string[]): Promise<number> {
   log.info('starting', { version: PRODUCT.version, config: path, jid: loaded.config.xmpp.jid, passwordFrom: loaded.passwordSource });
 
   const agent = new Agent({ loaded, log });
+  const systemd = systemdNotifier(process.env, log.child('systemd'));
+  agent.session.on('online', (jid) => systemd.status(`online as ${jid}`));
+  agent.session.on('offline', () => systemd.status('offline, reconnecting'));
   let stopping: Promise<number> | undefined;
   const shutdown = (why: string, code: number): Promise<number> => {
     stopping ??= (async () => {
       log.info('shutting down', { reason: why });
+      systemd.stopping();
+      systemd.stop();
       const hard = setTimeout(() => {
         log.error('shutdown took too long; exiting', { limitMs: STOP_TIMEOUT_MS });
         process.exit(code || 1);
@@ -106,7 +112,7 @@ async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM', 0).then(resolve));
     process.once('SIGINT', () => void shutdown('SIGINT', 0).then(resolve));
     agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, EXIT.login).then(resolve));
-    agent.start().catch((err: unknown) => {
+    agent.start().then(() => systemd.ready('started, connecting'), (err: unknown) => {
       log.error('start failed', { error: err });
       resolve(EXIT.software);
     });

@@ -33,7 +33,7 @@ describe.skipIf(!findBinary('systemd-analyze'))('systemd unit', () => {
     const level = Number(/Overall exposure level for .*: (\d+\.\d)/.exec(out)?.[1]);
     expect(level).toBeLessThan(2);
     const unit = readFileSync(UNIT, 'utf8');
-    for (const line of ['User=xmpp-iot-agent', 'SupplementaryGroups=dialout gpio', 'ProtectSystem=strict', 'StateDirectory=xmpp-iot-agent', 'NoNewPrivileges=yes', 'Restart=on-failure', 'RestartPreventExitStatus=77 78', 'LoadCredential=password:/etc/xmpp-iot-agent/password', 'Environment=XMPP_IOT_AGENT_PASSWORD_FILE=%d/password']) {
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30', 'User=xmpp-iot-agent', 'SupplementaryGroups=dialout gpio', 'ProtectSystem=strict', 'StateDirectory=xmpp-iot-agent', 'NoNewPrivileges=yes', 'Restart=on-failure', 'RestartPreventExitStatus=77 78', 'LoadCredential=password:/etc/xmpp-iot-agent/password', 'Environment=XMPP_IOT_AGENT_PASSWORD_FILE=%d/password']) {
       expect(unit).toContain(line);
     }
   });
