@@ -6,7 +6,7 @@ import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig } from './config/schema.js';
 import { createAuthority, canRead } from './core/authority.js';
 import { systemClock, type Clock } from './core/clock.js';
-import { Devices } from './core/devices.js';
+import { Devices, type Value } from './core/devices.js';
 import { createDriver, lazyDriver } from './drivers/index.js';
 import type { Driver, DriverContext } from './drivers/driver.js';
 import type { Logger } from './log.js';
@@ -70,9 +70,27 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       taken: (id) => configured.has(id) || this.devices.get(id) !== undefined,
       log: log.child(`driver:${name}`),
     });
-    const addDriver = (name: string, driver: Driver): void => {
+    const addDriver = (name: string, driver: Driver, safe?: Value): void => {
       this.drivers.push(driver);
-      this.components.push({ name: `driver ${name} (${driver.kind})`, start: () => driver.start(context(name)), stop: () => driver.stop() });
+      // A device with a safe state goes to it when the agent starts and before it stops.
+      const toSafe = async (): Promise<void> => {
+        if (safe === undefined) return;
+        await this.devices.set(name, safe).then(
+          () => log.info('set to its safe state', { device: name, value: safe }),
+          (err: unknown) => log.error('could not set the safe state', { device: name, error: err }),
+        );
+      };
+      this.components.push({
+        name: `driver ${name} (${driver.kind})`,
+        start: async () => {
+          await driver.start(context(name));
+          await toSafe();
+        },
+        stop: async () => {
+          await toSafe();
+          await driver.stop();
+        },
+      });
     };
     for (const device of config.devices) {
       const driver = (opts.driverFor ?? createDriver)(device);
@@ -91,7 +109,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         },
         driver,
       );
-      addDriver(device.id, driver);
+      addDriver(device.id, driver, device.safe);
     }
     for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge.js')).serialBridge(bridge)));
 

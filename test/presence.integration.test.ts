@@ -92,3 +92,20 @@ describe('alarms', () => {
     }
   });
 });
+
+describe('safe states', () => {
+  it('puts an actuator in its safe state at start and again at shutdown', async () => {
+    const o = await account('alice');
+    const agent = await startAgent({ owners: [o.jid], devices: '  - { id: heater, driver: simulated, type: boolean, writable: true, initial: true, safe: false }\n' });
+    const owner = await peer(o);
+    try {
+      expect(agent.agent.devices.get('heater')!.value).toBe(false); // initial true, but safe wins at start
+      expect(await owner.chat(agent.fullJid, 'heater on')).toBe('heater → on ✓');
+      await agent.stop();
+      expect(agent.agent.devices.get('heater')!.value).toBe(false);
+      expect(agent.logs.filter((l) => l.includes('"msg":"set to its safe state"'))).toHaveLength(2);
+    } finally {
+      await owner.stop();
+    }
+  });
+});

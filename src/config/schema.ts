@@ -27,6 +27,8 @@ export interface DeviceConfig {
   min?: number;
   max?: number;
   initial?: number | boolean | string;
+  /** Applied at start and at shutdown (a writable device's fail-safe position). */
+  safe?: number | boolean | string;
   /** How often the driver produces a reading. */
   intervalMs: number;
   /** No reading for this long: the device is stale (presence shows away). */
@@ -154,7 +156,7 @@ function checkJids(c: Checker, path: string, raw: unknown, required: boolean): s
   return out;
 }
 
-const DEVICE_KEYS = ['id', 'name', 'driver', 'type', 'unit', 'writable', 'deadband', 'decimals', 'min', 'max', 'initial', 'interval', 'stale_after'];
+const DEVICE_KEYS = ['id', 'name', 'driver', 'type', 'unit', 'writable', 'deadband', 'decimals', 'min', 'max', 'initial', 'safe', 'interval', 'stale_after'];
 const BRIDGE_KEYS = ['id', 'driver', 'port', 'baud', 'ack_timeout'];
 
 function checkBridge(c: Checker, path: string, item: unknown): BridgeConfig | undefined {
@@ -222,11 +224,17 @@ function checkDevices(c: Checker, raw: unknown, bridges: BridgeConfig[]): Device
       if (typeof d.initial !== type) c.fail(`${path}.initial`, `expected a ${type} (the device's type), got ${JSON.stringify(d.initial)}`);
       else initial = d.initial as number | boolean | string;
     }
+    let safe: number | boolean | string | undefined;
+    if (d.safe !== undefined && type) {
+      if (!writable) c.fail(`${path}.safe`, 'only applies to writable devices');
+      else if (typeof d.safe !== type) c.fail(`${path}.safe`, `expected a ${type} (the device's type), got ${JSON.stringify(d.safe)}`);
+      else safe = d.safe as number | boolean | string;
+    }
     const intervalMs = c.duration(`${path}.interval`, d.interval, { minMs: 50 }) ?? 5000;
     const staleAfterMs = c.duration(`${path}.stale_after`, d.stale_after, { minMs: 100 }) ?? Math.max(30_000, 3 * intervalMs);
     if (driver === 'dht' && intervalMs < 2000) c.fail(`${path}.interval`, 'a DHT sensor must not be read more often than every 2 s');
     if (id && driver && type && hw.options) {
-      out.push({ id, name, driver, type, unit, writable, deadband, decimals, min, max, initial, intervalMs, staleAfterMs, options: hw.options });
+      out.push({ id, name, driver, type, unit, writable, deadband, decimals, min, max, initial, safe, intervalMs, staleAfterMs, options: hw.options });
     }
   });
   if (list.length === 0) c.fail('devices', 'must list at least one device');
