@@ -73,6 +73,7 @@ async function run(args: string[]): Promise<number> {
   if (!loaded) return EXIT.config;
   const sink = createSink(loaded.config.log.level);
   sink.secrets.add(loaded.password);
+  sink.secrets.add(JSON.stringify(loaded.password).slice(1, -1)); // as it appears inside a JSON log line
   const log = createLogger(sink);
   for (const w of loaded.warnings) log.warn(w);
   log.info('starting', { version: PRODUCT.version, config: path, jid: loaded.config.xmpp.jid, passwordFrom: loaded.passwordSource });

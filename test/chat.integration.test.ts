@@ -58,6 +58,20 @@ describe('owner', () => {
   });
 });
 
+describe('commands the server held while the gateway was offline', () => {
+  it('does not actuate a chat command or a control message delayed past a minute, and says why', async () => {
+    const before = agent.agent.devices.get('fan')!.value;
+    const stamp = new Date(Date.now() - 10 * 60_000).toISOString();
+    const delayed = (body: string) => xml('message', { type: 'chat', to: agent.fullJid }, xml('body', {}, body), xml('delay', { xmlns: 'urn:xmpp:delay', stamp }));
+    await owner.send(delayed(before ? 'fan off' : 'fan on'));
+    const reply = await owner.waitFor((s) => s.name === 'message' && s.attrs.from === agent.fullJid && /waited 10 min/.test(s.getChildText('body') ?? ''), 10_000, 'the refusal');
+    expect(reply.getChildText('body')).toMatch(/^✗ "fan o(n|ff)" waited 10 min on the server while the gateway was offline; not applied\./);
+    await owner.send(xml('message', { to: agent.fullJid }, xml('set', { xmlns: 'urn:xmpp:iot:control' }, xml('boolean', { name: 'fan', value: String(!before) })), xml('delay', { xmlns: 'urn:xmpp:delay', stamp })));
+    expect(await owner.chat(agent.fullJid, 'get fan')).toMatch(before ? /^fan on/ : /^fan off/);
+    expect(agent.agent.devices.get('fan')!.value).toBe(before);
+  });
+});
+
 describe('viewer', () => {
   it('reads but cannot actuate', async () => {
     expect(await viewer.chat(agent.fullJid, 'get fan')).toMatch(/^fan (on|off)/);

@@ -50,6 +50,12 @@ describe('config schema', () => {
     expect(out.length).toBeGreaterThanOrEqual(8);
   });
 
+  it('never echoes a password, not even an unquoted number', () => {
+    const out = issues({ ...GOOD, xmpp: { jid: 'gw@iot.example.org', password: 84736251 } });
+    expect(out).toEqual(['xmpp.password: expected a string; got a number (put the password in quotes)']);
+    expect(out.join()).not.toContain('84736251');
+  });
+
   it('suggests the key meant by a typo', () => {
     expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns');
   });

@@ -109,3 +109,26 @@ describe('safe states', () => {
     }
   });
 });
+
+describe('subscriptions', () => {
+  it('takes back the subscription of someone removed from viewers', async () => {
+    const [v, gw] = await Promise.all([account('bob'), account('gw')]);
+    const first = await startAgent({ owners: ['alice@iot.test'], viewers: [v.jid], account: gw });
+    const viewer = await peer(v);
+    try {
+      await viewer.send(xml('presence', { type: 'subscribe', to: gw.jid }));
+      await viewer.waitFor((s) => s.name === 'presence' && s.attrs.type === 'subscribed', 10_000, 'subscribed');
+      await viewer.waitFor((s) => s.name === 'presence' && s.attrs.from === first.fullJid && !s.attrs.type, 10_000, 'readings');
+      await first.stop();
+      const second = await startAgent({ owners: ['alice@iot.test'], account: gw });
+      try {
+        await viewer.waitFor((s) => s.name === 'presence' && s.attrs.type === 'unsubscribed' && s.attrs.from === gw.jid, 10_000, 'unsubscribed');
+        expect(second.logs.some((l) => l.includes('"msg":"subscription revoked"'))).toBe(true);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await viewer.stop();
+    }
+  });
+});

@@ -63,9 +63,14 @@ describe('login failures', () => {
     const port = (fake.address() as net.AddressInfo).port;
     try {
       const refused = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, waitOnline: false }));
-      const err = await once<{ kind: string }>(refused.agent, 'fatal');
-      expect(err.kind).toBe('tls-required');
+      // Not fatal (it may be an attacker stripping STARTTLS on the path): refused, logged, retried.
+      const deadline0 = Date.now() + 5000;
+      const refusals = () => refused.logs.filter((l) => l.includes('refusing to log in without TLS')).length;
+      while (refusals() < 2 && Date.now() < deadline0) await new Promise((r) => setTimeout(r, 20));
+      expect(refusals()).toBeGreaterThanOrEqual(2);
+      expect(refused.agent.session.state).not.toBe('failed');
       expect(received.join('')).not.toContain('<auth');
+      await refused.stop();
 
       received.length = 0;
       const allowed = track(
@@ -125,9 +130,10 @@ describe('reconnect', () => {
       while (delays().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const d = delays();
       expect(d.length).toBeGreaterThanOrEqual(4);
-      // initial 100 ms doubling to a 1 s cap, each jittered into [half, full].
-      expect(d[0]).toBeGreaterThanOrEqual(50);
-      expect(d[0]).toBeLessThanOrEqual(100);
+      // Doubling from 100 ms to a 1 s cap, each jittered into [half, full]. The session had been up for
+      // less than 10 s, so the backoff goes on from the first login's attempt instead of starting over.
+      expect(d[0]).toBeGreaterThanOrEqual(100);
+      expect(d[0]).toBeLessThanOrEqual(200);
       expect(d[3]).toBeGreaterThanOrEqual(400);
       expect(Math.max(...d)).toBeLessThanOrEqual(1000);
       expect(a.agent.session.online).toBe(false);

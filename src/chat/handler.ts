@@ -8,9 +8,11 @@ import type { Logger } from '../log.js';
 import { chatMessage } from '../xmpp/stanza.js';
 import { parse } from './grammar.js';
 import { execute } from './commands.js';
+import { heldFor, MAX_COMMAND_DELAY_MS } from '../xep/delay.js';
 
 /** A stranger is refused once per this interval, so two bots cannot ping-pong refusals. */
 export const REFUSAL_INTERVAL_MS = 10 * 60_000;
+
 
 export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: Element) => Promise<void>; log: Logger }) {
   const refused = new Map<string, number>();
@@ -30,7 +32,15 @@ export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: El
       refused.set(bare, now);
       deps.log.info('refused chat from a stranger', { from: bare });
     }
-    const reply = await execute(parse(body, deps.devices.ids()), { devices: deps.devices, role, now });
+    const cmd = parse(body, deps.devices.ids());
+    const held = heldFor(stanza, now);
+    if (cmd.kind === 'set' && held > MAX_COMMAND_DELAY_MS) {
+      deps.log.warn('stale command not applied', { from: bareOf(from), heldMs: held });
+      const minutes = Math.round(held / 60_000);
+      await deps.send(chatMessage(from, `✗ "${body.slice(0, 40)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
+      return;
+    }
+    const reply = await execute(cmd, { devices: deps.devices, role, now });
     if (reply === undefined) return;
     deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
     await deps.send(chatMessage(from, reply, stanza.getChildText('thread') ?? undefined));

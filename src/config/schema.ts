@@ -115,7 +115,8 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   if (!x) return undefined;
   const jid = c.string('xmpp.jid', x.jid, { required: true, pattern: BARE_JID, what: 'a bare JID such as gateway@iot.example.org' });
   const resource = c.string('xmpp.resource', x.resource, { pattern: /^[^\s/]{1,64}$/, what: 'a resource name without spaces or slashes' }) ?? defaults.hostname;
-  const password = c.string('xmpp.password', x.password);
+  // Never echo a password, not even a mistyped one (an unquoted number is read as a number).
+  const password = typeof x.password === 'string' || x.password === undefined || x.password === null ? c.string('xmpp.password', x.password) : c.fail('xmpp.password', `expected a string; got a ${typeof x.password} (put the password in quotes)`);
   const password_file = c.string('xmpp.password_file', x.password_file, { what: 'a file path' });
   if (password !== undefined && password_file !== undefined) c.fail('xmpp.password', 'set either xmpp.password or xmpp.password_file, not both');
   const service = c.string('xmpp.service', x.service, { pattern: SERVICE, what: 'a URI such as xmpp://host:5222 (STARTTLS) or xmpps://host:5223 (direct TLS)' });

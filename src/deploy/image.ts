@@ -63,17 +63,21 @@ export function installScript(hasCa: boolean): string {
 # Written by "xmpp-iot-agent image"; run once by cloud-init at first boot.
 set -eu
 SRC=$(cd "$(dirname "$0")" && pwd)
+# Whatever happens below, the password does not stay on the FAT partition: it goes to /etc first.
+install -d -m 0700 /etc/xmpp-iot-agent
+if [ -f "$SRC/password" ]; then install -m 0600 "$SRC/password" /etc/xmpp-iot-agent/password; rm -f "$SRC/password"; fi
 export DEBIAN_FRONTEND=noninteractive
+# At first boot the network may still be coming up.
+for i in 1 2 3 4 5 6 7 8 9 10; do apt-get update && break || sleep 15; done
 if ! command -v node >/dev/null || [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-  apt-get update
   apt-get install -y nodejs
 fi
 dpkg -i --force-confold "$SRC/xmpp-iot-agent.deb" || apt-get install -y -f
-install -d -m 0750 -g xmpp-iot-agent /etc/xmpp-iot-agent
+chgrp xmpp-iot-agent /etc/xmpp-iot-agent /etc/xmpp-iot-agent/password
+chmod 0750 /etc/xmpp-iot-agent
+chmod 0640 /etc/xmpp-iot-agent/password
 install -m 0640 -g xmpp-iot-agent "$SRC/agent.yaml" /etc/xmpp-iot-agent/agent.yaml
-install -m 0640 -g xmpp-iot-agent "$SRC/password" /etc/xmpp-iot-agent/password
-${hasCa ? 'install -m 0644 "$SRC/ca.pem" /etc/xmpp-iot-agent/ca.pem\n' : ''}rm -f "$SRC/password"
-systemctl enable --now xmpp-iot-agent.service
+${hasCa ? 'install -m 0644 "$SRC/ca.pem" /etc/xmpp-iot-agent/ca.pem\n' : ''}systemctl enable --now xmpp-iot-agent.service
 `;
 }
 
@@ -122,7 +126,7 @@ export function writeImage(o: ImageOptions): string[] {
   try {
     const put = (name: string, content: string | Buffer): void => {
       const local = join(work, basename(name));
-      writeFileSync(local, content);
+      writeFileSync(local, content, { mode: 0o600 });
       mtools('mcopy', ['-o', '-i', target, local, `::${name}`]);
       written.push(name);
     };

@@ -56,6 +56,8 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
   let rxSeq: number | undefined;
   let lastWho = 0;
   const channels = new Map<string, Channel>();
+  /** Channels refused (their id clashes): their readings are ignored without asking WHO again. */
+  const ignored = new Set<string>();
   let hello: { expected: number; got: Channel[]; firmware: string } | undefined;
   const pending = new Map<number, Pending>();
 
@@ -105,7 +107,8 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
       if (known && known.kind === ch.kind && known.unit === ch.unit && known.writable === ch.writable) continue;
       if (known) ctx?.remove(ch.id); // same id, new shape: replace it
       else if (ctx?.taken(ch.id)) {
-        log().error('bridge channel clashes with a configured device; ignored', { channel: ch.id });
+        if (!ignored.has(ch.id)) log().error('bridge channel clashes with a configured device; ignored', { channel: ch.id });
+        ignored.add(ch.id);
         continue;
       }
       channels.set(ch.id, ch);
@@ -140,7 +143,7 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
         for (const [id, raw] of f.values) {
           const ch = channels.get(id);
           if (!ch) {
-            who();
+            if (!ignored.has(id)) who();
             continue;
           }
           const v = typed(ch, raw);
@@ -207,8 +210,7 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
       if (port !== p) return;
       port = undefined;
       clearTimeout(silenceTimer);
-      for (const [, w] of pending) w.reject(new Error('the serial port closed'));
-      pending.clear();
+      failPending('the serial port closed');
       if (stopping) return;
       log().warn('serial port gone; reopening', { port: cfg.port });
       faultAll('serial port gone');
@@ -230,6 +232,14 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
     });
   };
 
+  function failPending(why: string): void {
+    for (const [, w] of pending) {
+      clearTimeout(w.timer);
+      w.reject(new Error(why));
+    }
+    pending.clear();
+  }
+
   function write(id: string, value: Value): Promise<Value> {
     const ch = channels.get(id);
     if (!ch) return Promise.reject(new Error('the bridge no longer has this channel'));
@@ -239,7 +249,7 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
     return new Promise((resolve, reject) => {
       const seq = send('SET', id, raw);
       const timer = setTimeout(() => {
-        pending.delete(seq);
+        if (pending.get(seq)?.timer === timer) pending.delete(seq);
         reject(new Error(`no answer from the bridge within ${cfg.ackTimeoutMs} ms`));
       }, cfg.ackTimeoutMs);
       pending.get(seq)?.reject(new Error('superseded'));
@@ -261,6 +271,7 @@ export function serialBridge(cfg: BridgeConfig, opts: { random?: () => number } 
       clearTimeout(reopenTimer);
       clearTimeout(silenceTimer);
       clearInterval(heartbeat);
+      failPending('the agent is stopping');
       const p = port;
       port = undefined;
       if (p?.isOpen) await new Promise<void>((r) => p.close(() => r()));

@@ -14,6 +14,7 @@ import { isStanzaError, StanzaError, type Condition } from '../core/errors.js';
 import type { Logger } from '../log.js';
 import type { IqHandler, StanzaHandler } from '../xmpp/router.js';
 import { PayloadError } from '../xmpp/stanza.js';
+import { heldFor, MAX_COMMAND_DELAY_MS } from './delay.js';
 import { deviceField, formElement, formValues, NS_DATA } from './forms.js';
 
 export const NS_CONTROL = 'urn:xmpp:iot:control';
@@ -122,10 +123,12 @@ export function controlSet(devices: Devices): IqHandler {
 }
 
 /** <message><set xmlns=…control/></message>: applied for owners, never answered. */
-export function controlMessage(devices: Devices, log: Logger): StanzaHandler {
+export function controlMessage(devices: Devices, log: Logger, now: () => number = Date.now): StanzaHandler {
   return async (stanza, role) => {
     const set = stanza.getChild('set', NS_CONTROL);
     if (!set) return;
+    const held = heldFor(stanza, now());
+    if (held > MAX_COMMAND_DELAY_MS) return void log.warn('stale control message not applied', { from: stanza.attrs.from, heldMs: held });
     try {
       await apply(devices, set, role);
       log.info('control message applied', { from: stanza.attrs.from });

@@ -34,7 +34,19 @@ export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<stri
   session.on('online', () => {
     session
       .request(xml('iq', { type: 'get' }, xml('query', { xmlns: NS_ROSTER })))
-      .then((res) => res.getChild('query', NS_ROSTER)?.getChildren('item').forEach(learn))
+      .then(async (res) => {
+        const items = res.getChild('query', NS_ROSTER)?.getChildren('item') ?? [];
+        items.forEach(learn);
+        // Someone taken out of owners/viewers keeps no view of the readings.
+        for (const item of items) {
+          const jid = item.attrs.jid?.toLowerCase();
+          const sub = item.attrs.subscription;
+          if (jid && (sub === 'from' || sub === 'both') && !deps.allowed(jid)) {
+            log.info('subscription revoked', { jid });
+            await session.send(xml('presence', { type: 'unsubscribed', to: jid }));
+          }
+        }
+      })
       .catch((err: unknown) => log.warn('roster not fetched', { error: err }));
   });
 

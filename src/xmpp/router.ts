@@ -102,6 +102,12 @@ export class Router {
     const type = stanza.attrs.type;
     if (type === 'result' || type === 'error') return; // replies to requests we no longer wait for
     this.stats.iqIn++;
+    if (!stanza.attrs.id) {
+      // Without an id no reply can be matched (and an error reply without one is invalid too): drop it.
+      this.stats.errorsOut++;
+      this.deps.log.debug('IQ without id dropped', { from: stanza.attrs.from });
+      return;
+    }
     const after: (() => Promise<void> | void)[] = [];
     const reply = await this.answerIq(stanza, type, role, after);
     if (reply.attrs.type === 'error') this.stats.errorsOut++;
@@ -111,8 +117,8 @@ export class Router {
 
   private async answerIq(stanza: Element, type: string | undefined, role: Role, after: (() => Promise<void> | void)[]): Promise<Element> {
     const children = stanza.getChildElements();
-    if ((type !== 'get' && type !== 'set') || children.length !== 1 || !stanza.attrs.id) {
-      return errorReply(stanza, new StanzaError('bad-request', 'an IQ needs an id, type get or set, and exactly one child'));
+    if ((type !== 'get' && type !== 'set') || children.length !== 1) {
+      return errorReply(stanza, new StanzaError('bad-request', 'an IQ needs type get or set and exactly one child'));
     }
     if (role === 'stranger') return errorReply(stanza, new StanzaError('forbidden'));
     const child = children[0]!;

@@ -19,6 +19,10 @@ import { directTls, starttls, tcpSocketOf } from './tls.js';
 
 /** How long stop() waits for the server to close the stream. */
 const STOP_GRACE_MS = 1500;
+/** From connecting to online (TLS, SASL, bind); past it the attempt is abandoned and retried. */
+const LOGIN_TIMEOUT_MS = 45_000;
+/** The backoff starts over only once a session has stayed up this long (a server that kicks us at once must not be hammered). */
+const STABLE_MS = 10_000;
 
 export interface SessionOptions {
   jid: string;
@@ -62,6 +66,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly cache: SaltCache = new Map();
   private readonly log: Logger;
   private timer?: NodeJS.Timeout;
+  private loginTimer?: NodeJS.Timeout;
+  private stableTimer?: NodeJS.Timeout;
   private attempt = 0;
 
   constructor(private readonly opts: SessionOptions) {
@@ -114,7 +120,13 @@ export class Session extends EventEmitter<SessionEvents> {
       socket?.setKeepAlive(true, 30_000);
     });
     entity.on('online', (jid: { toString(): string }) => {
-      this.attempt = 0;
+      clearTimeout(this.loginTimer);
+      if (this.state === 'stopped' || this.state === 'failed') {
+        void this.entity.stop().catch(() => {});
+        return;
+      }
+      this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_MS);
+      this.stableTimer.unref();
       this.stats.connects++;
       if (this.stats.connects > 1) this.stats.reconnects++;
       this.stats.onlineSince = Date.now();
@@ -123,6 +135,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.emit('online', jid.toString());
     });
     entity.on('disconnect', (info?: { clean?: boolean }) => {
+      clearTimeout(this.loginTimer);
+      clearTimeout(this.stableTimer);
       const wasOnline = this.state === 'online';
       if (this.state !== 'stopped' && this.state !== 'failed') this.state = 'offline';
       if (wasOnline) {
@@ -167,6 +181,8 @@ export class Session extends EventEmitter<SessionEvents> {
     const wasConnected = this.entity.status !== 'offline' && this.entity.status !== 'disconnect';
     this.state = 'stopped';
     clearTimeout(this.timer);
+    clearTimeout(this.loginTimer);
+    clearTimeout(this.stableTimer);
     if (!wasConnected) return;
     try {
       // Close the stream politely, but do not wait long for a server that no longer answers.
@@ -193,9 +209,11 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private onAuthFailed(error: AuthError): void {
     this.stats.lastError = error.message;
-    if (error.kind === 'protocol') {
-      this.log.warn('login failed; will retry', { error });
-      void this.entity.disconnect().catch(() => {});
+    if (error.kind === 'protocol' || error.kind === 'tls-required') {
+      // A server without TLS may be an attacker stripping STARTTLS on the path: never log in, but keep trying.
+      if (error.kind === 'tls-required') this.log.error('refusing to log in without TLS; will retry', { error });
+      else this.log.warn('login failed; will retry', { error });
+      this.dropConnection(); // no polite close: a server that misbehaves may never answer it
       return;
     }
     this.state = 'failed';
@@ -219,6 +237,14 @@ export class Session extends EventEmitter<SessionEvents> {
     if (this.state === 'stopped' || this.state === 'failed') return;
     this.attempt++;
     this.state = 'connecting';
+    clearTimeout(this.loginTimer);
+    this.loginTimer = setTimeout(() => {
+      if (this.state !== 'connecting') return;
+      this.log.warn('login did not complete in time; retrying', { timeoutMs: LOGIN_TIMEOUT_MS });
+      this.dropConnection();
+      const status = this.entity.status;
+      if (status === 'disconnect' || status === 'offline') this.schedule();
+    }, LOGIN_TIMEOUT_MS);
     const { service, domain, lang } = this.entity.options;
     try {
       await this.entity.connect(service);

@@ -3,7 +3,7 @@ import type { Element } from 'ltx';
 
 /** The next top-level element in `ns` (listener set before the caller sends). */
 export function nextElement(entity: Client, ns: string, timeoutMs: number): Promise<Element> {
-  return new Promise((resolve, reject) => {
+  const answer = new Promise<Element>((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);
       entity.removeListener('element', onElement);
@@ -25,4 +25,7 @@ export function nextElement(entity: Client, ns: string, timeoutMs: number): Prom
     entity.on('element', onElement);
     entity.on('disconnect', onGone);
   });
+  // The caller may never await it (its send failed first): a rejection must not go unhandled.
+  answer.catch(() => {});
+  return answer;
 }

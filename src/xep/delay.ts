@@ -1,0 +1,14 @@
+// XEP-0203 Delayed Delivery: how long the server held a stanza (offline storage).
+// A command held past MAX_COMMAND_DELAY_MS must not actuate: the world has moved on.
+
+import type { Element } from 'ltx';
+
+export const NS_DELAY = 'urn:xmpp:delay';
+export const MAX_COMMAND_DELAY_MS = 60_000;
+
+/** Milliseconds between the stanza's delay stamp and `now`, or 0 without one. */
+export function heldFor(stanza: Element, now: number): number {
+  const stamp = stanza.getChild('delay', NS_DELAY)?.attrs.stamp;
+  const t = stamp ? Date.parse(stamp) : NaN;
+  return Number.isFinite(t) ? Math.max(0, now - t) : 0;
+}
