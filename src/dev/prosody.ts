@@ -37,6 +37,12 @@ export interface Prosody {
 
 export class ProsodyMissingError extends Error {}
 
+/** Every Prosody this process started; none outlives it, even when it dies of an error. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGTERM');
+});
+
 export function findBinary(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/bin', '/usr/sbin'])) {
     const p = join(dir, name);
@@ -139,9 +145,12 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const out = openSync(join(dir, 'prosody.stdout'), 'a');
-    child = spawn(prosodyBin, ['-F', '--config', cfg], { stdio: ['ignore', out, out] });
+    const c = spawn(prosodyBin, ['-F', '--config', cfg], { stdio: ['ignore', out, out] });
+    child = c;
     closeSync(out);
-    child.on('error', () => {});
+    running.add(c);
+    c.on('exit', () => running.delete(c));
+    c.on('error', () => {});
     await waitForPort(port, child, logFile);
   };
   const halt = async (): Promise<void> => {

@@ -19,6 +19,11 @@ export interface PtyPair {
   stop(): Promise<void>;
 }
 
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGTERM');
+});
+
 export async function ptyPair(dir: string): Promise<PtyPair> {
   const socat = findBinary('socat');
   if (!socat) throw new Error('socat is not installed: apt-get install -y socat');
@@ -27,8 +32,11 @@ export async function ptyPair(dir: string): Promise<PtyPair> {
   let child: ChildProcess | undefined;
 
   const plug = async (): Promise<void> => {
-    child = spawn(socat, [`pty,raw,echo=0,link=${agent}`, `pty,raw,echo=0,link=${firmware}`], { stdio: 'ignore' });
-    child.on('error', () => {});
+    const c = spawn(socat, [`pty,raw,echo=0,link=${agent}`, `pty,raw,echo=0,link=${firmware}`], { stdio: 'ignore' });
+    child = c;
+    running.add(c);
+    c.on('exit', () => running.delete(c));
+    c.on('error', () => {});
     const deadline = Date.now() + 5000;
     while (!(existsSync(agent) && existsSync(firmware))) {
       if (Date.now() > deadline) throw new Error('socat did not create the pseudo-terminals');
