@@ -1,7 +1,7 @@
 // Chat messages in, replies out: the router's message handler for people.
 
 import type { Element } from 'ltx';
-import type { Devices } from '../core/devices.js';
+import { clip, type Devices } from '../core/devices.js';
 import type { Clock } from '../core/clock.js';
 import { bareOf, type Role } from '../core/authority.js';
 import type { Logger } from '../log.js';
@@ -37,7 +37,7 @@ export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: El
     if (cmd.kind === 'set' && held > MAX_COMMAND_DELAY_MS) {
       deps.log.warn('stale command not applied', { from: bareOf(from), heldMs: held });
       const minutes = Math.round(held / 60_000);
-      await deps.send(chatMessage(from, `✗ "${body.slice(0, 40)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
+      await deps.send(chatMessage(from, `✗ "${clip(body)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
       return;
     }
     const reply = await execute(cmd, { devices: deps.devices, role, now });
