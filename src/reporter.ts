@@ -13,13 +13,16 @@ import type { Logger } from './log.js';
 export interface PresenceSink {
   readonly online: boolean;
   send(stanza: Element): Promise<void>;
-  on(event: 'online' | 'offline', fn: () => void): unknown;
+  on(event: 'online', fn: (jid: string, resumed: boolean) => void): unknown;
+  on(event: 'offline', fn: () => void): unknown;
+  /** The server asked us to hold back until then (ms since epoch; 0 = not). */
+  readonly slowedUntil?: number;
 }
 
 export interface Reporter {
   start(): void;
   stop(): Promise<void>;
-  readonly stats: { presencesSent: number };
+  readonly stats: { presencesSent: number; heldBack: number };
   /** Extra children for every presence (e.g. XEP-0115 caps). */
   decorate(fn: (presence: Element) => void): void;
 }
@@ -27,7 +30,7 @@ export interface Reporter {
 export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger; show?: (now: number) => Show }): Reporter {
   const { devices, session, clock, policy, log } = deps;
   const showAt = deps.show ?? ((now: number) => healthShow(devices, now));
-  const stats = { presencesSent: 0 };
+  const stats = { presencesSent: 0, heldBack: 0 };
   const decorators: ((p: Element) => void)[] = [];
   let last: Sent | undefined;
   let urgent = false;
@@ -54,6 +57,13 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
     clearTimeout(timer);
     timer = undefined;
     if (!running || !session.online) return;
+    // The server said wait: presence is optional traffic, so it waits (an owner's command still gets its answer).
+    const holdMs = (session.slowedUntil ?? 0) - Date.now();
+    if (holdMs > 0 && !urgent) {
+      stats.heldBack++;
+      timer = setTimeout(evaluate, holdMs);
+      return;
+    }
     const now = clock.now();
     const current = snapshot(devices, showAt(now), now);
     const d = decide({ policy, last, current, devices, now, urgent });
@@ -81,8 +91,9 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
         if (c.cause === 'command') urgent = true;
         evaluate();
       });
-      session.on('online', () => {
-        last = undefined; // a new session has no presence yet: send at once
+      session.on('online', (_jid, resumed) => {
+        // A new session has no presence yet: send at once. A resumed one still shows the last we sent.
+        if (!resumed) last = undefined;
         evaluate();
       });
       session.on('offline', () => clearTimeout(timer));

@@ -88,7 +88,7 @@ describe('login failures', () => {
 });
 
 describe('reconnect', () => {
-  it('comes back after the link drops, re-sends presence, and skips PBKDF2 the second time', async () => {
+  it('comes back after the link drops by resuming its stream: no PBKDF2, no presence churn, and a command sent meanwhile is carried out once', async () => {
     const o = await account('alice');
     const a = track(await startAgent({ owners: [o.jid] }));
     const owner = await peer(o);
@@ -97,15 +97,42 @@ describe('reconnect', () => {
       await owner.waitFor((s) => s.name === 'presence' && s.attrs.from === a.fullJid && !s.attrs.type, 10_000, 'first presence');
       const seen = owner.stanzas.length;
       const offline = once(a.agent.session, 'offline');
-      const online = once(a.agent.session, 'online');
+      const online = new Promise<boolean>((r) => a.agent.session.once('online', (_j: string, resumed: boolean) => r(resumed)));
       a.agent.session.dropConnection();
       await offline;
-      await online;
-      await owner.waitFor((s) => owner.stanzas.indexOf(s) >= seen && s.name === 'presence' && s.attrs.from === a.fullJid && !s.attrs.type, 10_000, 'presence after reconnect');
-      expect(a.agent.session.stats).toMatchObject({ connects: 2, reconnects: 1, keyDerivations: 1 });
-      expect(await owner.chat(a.fullJid, 'fan on')).toBe('fan → on ✓');
+      // Typed while the gateway's link is down: the server holds it for the resumed stream.
+      const reply = owner.chat(a.fullJid, 'fan on');
+      expect(await online).toBe(true);
+      expect(await reply).toBe('fan → on ✓');
+      expect(a.agent.session.stats).toMatchObject({ connects: 2, reconnects: 1, resumes: 1, keyDerivations: 1 });
+      expect(a.agent.devices.get('fan')?.value).toBe(true);
+      await new Promise((r) => setTimeout(r, 300));
+      const after = owner.stanzas.slice(seen);
+      // The owner never saw the gateway go away, and got exactly one answer.
+      expect(after.filter((s) => s.name === 'presence' && s.attrs.type === 'unavailable')).toHaveLength(0);
+      expect(after.filter((s) => s.name === 'message' && s.getChildText('body') === 'fan → on ✓')).toHaveLength(1);
     } finally {
       await owner.stop();
+    }
+  });
+
+  it('starts a new session, with presence, when the server lost its stream in a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-restart-'));
+    const own = await startProsody({ dir });
+    try {
+      await own.register('gw', 'gw-secret');
+      const a = track(
+        await startAgent({ owners: ['alice@iot.test'], account: { user: 'gw', jid: `gw@${own.domain}`, password: 'gw-secret' }, service: own.service, caFile: own.caFile }),
+      );
+      const before = a.agent.reporter.stats.presencesSent;
+      const back = new Promise<boolean>((r) => a.agent.session.once('online', (_j: string, resumed: boolean) => r(resumed)));
+      await own.restart({ hard: true });
+      expect(await back).toBe(false);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(a.agent.reporter.stats.presencesSent).toBeGreaterThan(before);
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -15,6 +15,8 @@ export interface ProsodyOptions {
   domain?: string;
   /** Preferred STARTTLS port; a free one is picked when it is taken. */
   port?: number;
+  /** Load mod_smacks (XEP-0198); default true. */
+  smacks?: boolean;
 }
 
 export interface Prosody {
@@ -30,8 +32,8 @@ export interface Prosody {
   service: string;
   register(user: string, password: string): Promise<string>;
   stop(): Promise<void>;
-  /** Stop and start again on the same ports and data (for reconnect tests). */
-  restart(): Promise<void>;
+  /** Stop and start again on the same ports and data (for reconnect tests); hard: SIGKILL, as a crash or power cut would. */
+  restart(opts?: { hard?: boolean }): Promise<void>;
   pid(): number | undefined;
 }
 
@@ -97,7 +99,7 @@ async function makeCertificate(dir: string, domain: string): Promise<{ cert: str
   return { cert, key };
 }
 
-function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string }): string {
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean }): string {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
 ${root ? 'run_as_root = true\n' : ''}daemonize = false
@@ -109,7 +111,7 @@ interfaces = { "127.0.0.1" }
 c2s_ports = { ${o.port} }
 c2s_direct_tls_ports = { ${o.tlsPort} }
 s2s_ports = { }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "offline", "version", "time", "uptime" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "offline", "version", "time", "uptime"${o.smacks ? ', "smacks"' : ''} }
 modules_disabled = { "s2s" }
 -- No "limits": Debian's default (10 kb/s per client) would throttle tests.
 c2s_require_encryption = true
@@ -140,7 +142,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   while (tlsPort === port) tlsPort = await freePort(0);
   const logFile = join(dir, 'prosody.log');
   const cfg = join(dir, 'prosody.cfg.lua');
-  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile }));
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true }));
 
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
@@ -153,12 +155,12 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
     c.on('error', () => {});
     await waitForPort(port, child, logFile);
   };
-  const halt = async (): Promise<void> => {
+  const halt = async (hard = false): Promise<void> => {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    c.kill('SIGTERM');
+    c.kill(hard ? 'SIGKILL' : 'SIGTERM');
     const t = setTimeout(() => c.kill('SIGKILL'), 3000);
     await exited;
     clearTimeout(t);
@@ -178,9 +180,9 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
       await run(ctl, ['--config', cfg, 'register', user, domain, password]);
       return `${user}@${domain}`;
     },
-    stop: halt,
-    async restart() {
-      await halt();
+    stop: () => halt(),
+    async restart(o) {
+      await halt(o?.hard);
       await launch();
     },
     pid: () => child?.pid,

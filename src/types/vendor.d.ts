@@ -91,6 +91,8 @@ declare module '@xmpp/client-core' {
     write(data: string): Promise<void>;
     _attachSocket(socket: unknown): void;
     _status(status: string, ...args: unknown[]): void;
+    _jid(jid: string): JID;
+    _ready(resumed?: boolean): void;
   }
 }
 

@@ -11,7 +11,7 @@ export const NS_ROSTER = 'jabber:iq:roster';
 
 export interface RosterDeps {
   router: Router;
-  session: { request(iq: Element): Promise<Element>; send(s: Element): Promise<void>; on(e: 'online', fn: () => void): unknown };
+  session: { request(iq: Element): Promise<Element>; send(s: Element): Promise<void>; on(e: 'online', fn: (jid: string, resumed: boolean) => void): unknown };
   /** May this bare JID see our presence? */
   allowed(bare: string): boolean;
   self: string;
@@ -31,7 +31,8 @@ export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<stri
     else if (sub === 'to' || sub === 'both' || item.attrs.ask === 'subscribe') to.add(jid);
   };
 
-  session.on('online', () => {
+  session.on('online', (_jid, resumed) => {
+    if (resumed) return; // the server kept our session: roster and pending requests carried over
     session
       .request(xml('iq', { type: 'get' }, xml('query', { xmlns: NS_ROSTER })))
       .then(async (res) => {

@@ -1,6 +1,6 @@
-// The XMPP session: xmpp.js's connection, stream features and resource binding,
-// composed without the parts a gateway must not use as shipped (websocket,
-// SASL2/FAST, stream management) and with our TLS, SCRAM and reconnect.
+// The XMPP session: xmpp.js's connection and stream features, composed
+// without the parts a gateway must not use as shipped (websocket, SASL2/FAST,
+// the stock stream management) and with our TLS, SCRAM, XEP-0198 and reconnect.
 
 import { EventEmitter } from 'node:events';
 import { Client } from '@xmpp/client-core';
@@ -8,14 +8,18 @@ import tcp from '@xmpp/tcp';
 import middlewareFactory from '@xmpp/middleware';
 import streamFeaturesFactory from '@xmpp/stream-features';
 import iqCallerFactory, { type IqCaller } from '@xmpp/iq/caller.js';
-import resourceBinding from '@xmpp/resource-binding';
 import resolve from '@xmpp/resolve';
+import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Logger } from '../log.js';
 import { backoff } from './backoff.js';
 import { sasl, type AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
 import { directTls, starttls, tcpSocketOf } from './tls.js';
+import { NS_SM, stamped, StreamManagement, type Receipt, type Unacked } from './stream-management.js';
+import { serverSlowDown } from './throttle.js';
+
+const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 
 /** How long stop() waits for the server to close the stream. */
 const STOP_GRACE_MS = 1500;
@@ -36,6 +40,27 @@ export interface SessionOptions {
   /** Log every stanza in and out (never SASL). */
   traceXml?: boolean;
   random?: () => number;
+  /** XEP-0198; off only for servers that mishandle it. */
+  streamManagement?: SmSettings;
+}
+
+export interface SmSettings {
+  enabled: boolean;
+  requestEvery: number;
+  requestDelayMs: number;
+  ackTimeoutMs: number;
+  maxQueue: number;
+}
+
+export const DEFAULT_SM: SmSettings = { enabled: true, requestEvery: 10, requestDelayMs: 30_000, ackTimeoutMs: 30_000, maxQueue: 500 };
+
+/** Counts every stanza on its way to the socket (stream management must see what the IQ layer sends too). */
+class CountingClient extends Client {
+  beforeSend?: (el: Element) => void;
+  override send(el: Element): Promise<void> {
+    if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') this.beforeSend?.(el);
+    return super.send(el);
+  }
 }
 
 export interface SessionStats {
@@ -46,12 +71,19 @@ export interface SessionStats {
   mechanism?: string;
   onlineSince?: number;
   lastError?: string;
+  /** Streams resumed (XEP-0198) instead of a new session. */
+  resumes: number;
+  /** Messages sent again with a delay stamp after the server lost a stream. */
+  resent: number;
+  /** Times the server told us to slow down (resource-constraint, wait). */
+  slowDowns: number;
 }
 
 export type SessionState = 'offline' | 'connecting' | 'online' | 'stopped' | 'failed';
 
 export interface SessionEvents {
-  online: [jid: string];
+  /** resumed: the server kept our stream (presence, subscriptions and queued stanzas carried over). */
+  online: [jid: string, resumed: boolean];
   offline: [];
   stanza: [stanza: Element];
   /** Unrecoverable (bad password, server without TLS): retrying will not help. */
@@ -59,9 +91,10 @@ export interface SessionEvents {
 }
 
 export class Session extends EventEmitter<SessionEvents> {
-  readonly stats: SessionStats = { connects: 0, reconnects: 0, keyDerivations: 0 };
+  readonly stats: SessionStats = { connects: 0, reconnects: 0, keyDerivations: 0, resumes: 0, resent: 0, slowDowns: 0 };
+  readonly sm: StreamManagement;
   state: SessionState = 'offline';
-  private readonly entity: Client;
+  private readonly entity: CountingClient;
   private readonly iqCaller: IqCaller;
   private readonly cache: SaltCache = new Map();
   private readonly log: Logger;
@@ -69,14 +102,34 @@ export class Session extends EventEmitter<SessionEvents> {
   private loginTimer?: NodeJS.Timeout;
   private stableTimer?: NodeJS.Timeout;
   private attempt = 0;
+  /** Messages without a receipt that a lost stream took with it: sent again, stamped, once online. */
+  private resend: Unacked[] = [];
+  /** Receipts waiting for a ping round trip (servers without XEP-0198). */
+  private barrier: Receipt[] = [];
+  private barrierTimer?: NodeJS.Timeout;
+  /** A stream error asking us to back off sets a floor under the next reconnect delay. */
+  private reconnectFloorMs = 0;
+  private slowUntil = 0;
+  private slowStep = 0;
 
   constructor(private readonly opts: SessionOptions) {
     super();
     this.log = opts.log;
     const [local, domain] = opts.jid.split('@') as [string, string];
-    const entity = new Client({ service: opts.service ?? domain, domain, lang: 'en' });
+    const entity = new CountingClient({ service: opts.service ?? domain, domain, lang: 'en' });
     entity.timeout = 10_000;
     this.entity = entity;
+    const smOpts = opts.streamManagement ?? DEFAULT_SM;
+    this.sm = new StreamManagement({
+      write: (el) => entity.send(el),
+      drop: () => this.dropConnection(),
+      log: this.log.child('sm'),
+      ...smOpts,
+    });
+    // Counted before any other layer sees the element: IQ results consumed by the IQ caller count too.
+    entity.on('element', (el: Element) => this.sm.inboundElement(el));
+    entity.beforeSend = (el) => this.sm.outbound(el);
+    this.sm.on('lost', (items) => this.onLost(items));
 
     tcp({ entity });
     const tlsSettings = { servername: domain, ca: opts.ca };
@@ -99,12 +152,31 @@ export class Session extends EventEmitter<SessionEvents> {
         this.log.debug('authenticated', { mechanism: r.mechanism, cachedKey: !r.derived });
       },
     });
-    resourceBinding({ streamFeatures, iqCaller: this.iqCaller }, opts.resource);
+    // Resume (XEP-0198) before binding; bind; enable; only then online.
+    streamFeatures.use('bind', NS_BIND, async ({ stanza: features }: { stanza: Element }) => {
+      const smOffered = smOpts.enabled && features.getChild('sm', NS_SM) !== undefined;
+      if (smOffered && this.sm.canResume()) {
+        if (await this.sm.resume()) {
+          entity._jid(this.sm.jid!);
+          entity._ready(true);
+          this.becomeOnline(this.sm.jid!, true);
+          return;
+        }
+      } else if (!this.sm.canResume()) {
+        this.sm.lose();
+      }
+      const bound = await this.iqCaller.set(xml('bind', { xmlns: NS_BIND }, xml('resource', {}, opts.resource)));
+      const jid = bound.getChildText('jid') ?? `${opts.jid}/${opts.resource}`;
+      entity._jid(jid);
+      if (smOffered) await this.sm.enable(jid);
+      entity._ready(false); // emits online → becomeOnline
+    });
 
     // Stanzas that no earlier layer (IQ replies to our requests) consumed.
     middleware.use((ctx, next) => {
       const name = ctx.stanza.name;
       if (name !== 'iq' && name !== 'message' && name !== 'presence') return next();
+      if (serverSlowDown(ctx.stanza)) this.slowDown();
       this.emit('stanza', ctx.stanza);
       return undefined;
     });
@@ -112,6 +184,11 @@ export class Session extends EventEmitter<SessionEvents> {
     entity.on('error', (err: Error & { condition?: string; code?: string }) => {
       this.stats.lastError = err.condition ?? err.code ?? err.message;
       this.log.warn('connection error', { error: err });
+      // A server that is overloaded or limiting us says so with a stream error: come back later, not at once.
+      if (err.condition === 'resource-constraint' || err.condition === 'policy-violation' || err.condition === 'connection-timeout') {
+        this.reconnectFloorMs = Math.min(Math.max(this.reconnectFloorMs * 2, 30_000), this.opts.reconnect.maxDelayMs);
+        this.stats.slowDowns++;
+      }
     });
     entity.on('status', (status: string) => this.log.debug('status', { status }));
     entity.on('connect', () => {
@@ -119,24 +196,12 @@ export class Session extends EventEmitter<SessionEvents> {
       socket?.setNoDelay(true); // no Nagle: each small stanza goes out at once
       socket?.setKeepAlive(true, 30_000);
     });
-    entity.on('online', (jid: { toString(): string }) => {
-      clearTimeout(this.loginTimer);
-      if (this.state === 'stopped' || this.state === 'failed') {
-        void this.entity.stop().catch(() => {});
-        return;
-      }
-      this.stableTimer = setTimeout(() => (this.attempt = 0), STABLE_MS);
-      this.stableTimer.unref();
-      this.stats.connects++;
-      if (this.stats.connects > 1) this.stats.reconnects++;
-      this.stats.onlineSince = Date.now();
-      this.state = 'online';
-      this.log.info('online', { jid: jid.toString(), secure: entity.isSecure(), mechanism: this.stats.mechanism });
-      this.emit('online', jid.toString());
-    });
+    entity.on('online', (jid: { toString(): string }) => this.becomeOnline(jid.toString(), false));
     entity.on('disconnect', (info?: { clean?: boolean }) => {
       clearTimeout(this.loginTimer);
       clearTimeout(this.stableTimer);
+      this.sm.disconnected();
+      this.failBarrier();
       const wasOnline = this.state === 'online';
       if (this.state !== 'stopped' && this.state !== 'failed') this.state = 'offline';
       if (wasOnline) {
@@ -167,9 +232,91 @@ export class Session extends EventEmitter<SessionEvents> {
     void this.connectOnce();
   }
 
-  async send(stanza: Element): Promise<void> {
+  /**
+   * Send a stanza. With a receipt, exactly one of onAck (the server has it:
+   * XEP-0198 ack, or a ping round trip on servers without it) or onFail (the
+   * stream was lost before that) is called later.
+   */
+  async send(stanza: Element, receipt?: Receipt): Promise<void> {
     if (!this.online) throw new Error('not connected');
+    if (receipt && this.sm.active) this.sm.track(stanza, receipt);
     await this.entity.send(stanza);
+    if (receipt && !this.sm.active) this.awaitBarrier(receipt);
+  }
+
+  /** Until when the server asked us to hold back optional traffic (ms since epoch; 0 = not asked). */
+  get slowedUntil(): number {
+    return this.slowUntil > Date.now() ? this.slowUntil : 0;
+  }
+
+  /** The server answered with resource-constraint or wait: back off optional traffic, doubling up to 5 minutes. */
+  slowDown(): void {
+    const now = Date.now();
+    this.slowStep = now < this.slowUntil + 60_000 ? Math.min(this.slowStep * 2 || 5_000, 300_000) : 5_000;
+    this.slowUntil = now + this.slowStep;
+    this.stats.slowDowns++;
+    this.log.warn('the server asked us to slow down', { forMs: this.slowStep });
+  }
+
+  private becomeOnline(jid: string, resumed: boolean): void {
+    clearTimeout(this.loginTimer);
+    if (this.state === 'stopped' || this.state === 'failed') {
+      void this.entity.stop().catch(() => {});
+      return;
+    }
+    this.stableTimer = setTimeout(() => {
+      this.attempt = 0;
+      this.reconnectFloorMs = 0;
+    }, STABLE_MS);
+    this.stableTimer.unref();
+    this.stats.connects++;
+    if (this.stats.connects > 1) this.stats.reconnects++;
+    if (resumed) this.stats.resumes++;
+    this.stats.onlineSince = Date.now();
+    this.state = 'online';
+    this.log.info(resumed ? 'online (stream resumed)' : 'online', { jid, secure: this.entity.isSecure(), mechanism: this.stats.mechanism, sm: this.sm.active });
+    this.emit('online', jid, resumed);
+    // Replies and notices the server lost with the old stream go out again, stamped with when they were meant.
+    const again = this.resend;
+    this.resend = [];
+    for (const item of again) {
+      this.stats.resent++;
+      this.send(stamped(item, jid)).catch((err: unknown) => this.log.warn('could not re-send a message', { error: err }));
+    }
+  }
+
+  private onLost(items: Unacked[]): void {
+    for (const item of items) if (item.stanza.name === 'message') this.resend.push(item);
+    // Keep the re-send list as bounded as the queue it came from.
+    if (this.resend.length > this.sm.maxQueue) this.resend.splice(0, this.resend.length - this.sm.maxQueue);
+  }
+
+  /** Without XEP-0198: an answered ping proves the server processed everything sent before it. */
+  private awaitBarrier(receipt: Receipt): void {
+    this.barrier.push(receipt);
+    if (this.barrierTimer) return;
+    this.barrierTimer = setTimeout(() => {
+      this.barrierTimer = undefined;
+      const waiting = this.barrier;
+      this.barrier = [];
+      const [, domain] = this.opts.jid.split('@') as [string, string];
+      this.request(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 30_000).then(
+        () => waiting.forEach((r) => r.onAck()),
+        (err: Error) => {
+          // An error reply still went through the same stream after our stanzas.
+          if (err.name === 'StanzaError') waiting.forEach((r) => r.onAck());
+          else waiting.forEach((r) => r.onFail());
+        },
+      );
+    }, 0);
+  }
+
+  private failBarrier(): void {
+    clearTimeout(this.barrierTimer);
+    this.barrierTimer = undefined;
+    const waiting = this.barrier;
+    this.barrier = [];
+    waiting.forEach((r) => r.onFail());
   }
 
   /** Send an IQ and wait for its result (rejects with the StanzaError on type=error). */
@@ -179,6 +326,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   async stop(): Promise<void> {
     const wasConnected = this.entity.status !== 'offline' && this.entity.status !== 'disconnect';
+    if (this.state === 'online') await this.sm.farewell();
     this.state = 'stopped';
     clearTimeout(this.timer);
     clearTimeout(this.loginTimer);
@@ -195,6 +343,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.log.debug('stop', { error: err });
       tcpSocketOf(this.entity)?.destroy();
     }
+    // A closed stream cannot be resumed: what it still held is reported lost (durable messages stay in the outbox).
+    this.sm.lose();
   }
 
   /** Bytes this session's current TCP connection has written (TLS framing included). */
@@ -225,7 +375,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private schedule(): void {
     if (this.timer || this.state === 'stopped' || this.state === 'failed') return;
-    const delay = backoff(this.attempt + 1, this.opts.reconnect.initialDelayMs, this.opts.reconnect.maxDelayMs, this.opts.random);
+    const delay = Math.max(this.reconnectFloorMs, backoff(this.attempt + 1, this.opts.reconnect.initialDelayMs, this.opts.reconnect.maxDelayMs, this.opts.random));
     this.log.info('reconnecting', { inMs: delay, attempt: this.attempt + 1 });
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -245,7 +395,10 @@ export class Session extends EventEmitter<SessionEvents> {
       const status = this.entity.status;
       if (status === 'disconnect' || status === 'offline') this.schedule();
     }, LOGIN_TIMEOUT_MS);
-    const { service, domain, lang } = this.entity.options;
+    const { domain, lang } = this.entity.options;
+    // A resumable stream goes back where the server said it lives (XEP-0198 location); once, then the usual service.
+    const location = this.sm.canResume() && this.sm.location && this.attempt % 2 === 1 ? locationService(this.sm.location) : undefined;
+    const service = location ?? this.entity.options.service;
     try {
       await this.entity.connect(service);
       await this.entity.open({ domain, lang });
@@ -257,4 +410,11 @@ export class Session extends EventEmitter<SessionEvents> {
       else void this.entity.disconnect().catch(() => this.schedule());
     }
   }
+}
+
+/** XEP-0198 location is host:port (IPv6 in brackets); make it a service our transports take. */
+export function locationService(location: string): string {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(location.trim());
+  if (!m) return location;
+  return `xmpp://${m[1]}:${m[2] ?? '5222'}`;
 }

@@ -1,0 +1,165 @@
+// XEP-0198 against a real Prosody (mod_smacks): every counter checked against
+// the server's own view of it, resumption after a dropped link, and a failed
+// resume after a server restart re-sending exactly what the server never got.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Element } from 'ltx';
+import { startProsody, type Prosody } from '../src/dev/prosody.js';
+import { createLogger, createSink } from '../src/log.js';
+import { Session, type SmSettings } from '../src/xmpp/session.js';
+import { account, peer, server, xml, type Account } from './helpers/peers.js';
+
+const sessions: Session[] = [];
+afterAll(async () => {
+  await Promise.all(sessions.map((s) => s.stop()));
+});
+
+function session(acc: Account, o: { service?: string; ca?: string; sm?: Partial<SmSettings> } = {}) {
+  const logs: string[] = [];
+  const s = new Session({
+    jid: acc.jid,
+    resource: 'gw',
+    password: acc.password,
+    service: o.service ?? `xmpp://127.0.0.1:${server().port}`,
+    ca: readFileSync(o.ca ?? server().caFile, 'utf8'),
+    allowPlaintext: false,
+    reconnect: { initialDelayMs: 50, maxDelayMs: 300 },
+    log: createLogger(createSink('debug', (l) => logs.push(l))),
+    streamManagement: { enabled: true, requestEvery: 10, requestDelayMs: 30_000, ackTimeoutMs: 30_000, maxQueue: 500, ...o.sm },
+  });
+  sessions.push(s);
+  const stanzas: Element[] = [];
+  s.on('stanza', (st) => stanzas.push(st));
+  return { s, logs, stanzas };
+}
+
+const until = async (cond: () => boolean, what: string, ms = 10_000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+const online = (s: Session): Promise<boolean> => new Promise((r) => s.once('online', (_j, resumed) => r(resumed)));
+
+/** Ask the server for its h and wait for the answer. */
+async function serverH(s: Session): Promise<number> {
+  const before = s.sm.stats.acksReceived;
+  s.sm.requestAck();
+  await until(() => s.sm.stats.acksReceived > before, 'an <a/> from the server');
+  return s.sm.stats.serverH;
+}
+
+describe('XEP-0198 stream management', () => {
+  it('is enabled before the session reports online, and resumable', async () => {
+    const { s } = session(await account('sm'));
+    let activeAtOnline: boolean | undefined;
+    s.once('online', () => (activeAtOnline = s.sm.active));
+    s.start();
+    expect(await online(s)).toBe(false);
+    expect(activeAtOnline).toBe(true);
+    expect(s.sm.stats.enabled).toBe(1);
+    expect(s.sm.id).toBeTruthy();
+    expect(s.sm.canResume()).toBe(true);
+  });
+
+  it("counts what it sends exactly as the server does: messages, presences and the IQ layer's own requests", async () => {
+    const { s } = session(await account('sm'));
+    s.start();
+    await online(s);
+    const [, domain] = s.jid!.split('@');
+    for (let i = 0; i < 30; i++) await s.send(xml('message', { to: `nobody@${server().domain}`, type: 'chat' }, xml('body', {}, `m${i}`)));
+    await s.send(xml('presence'));
+    for (let i = 0; i < 20; i++) await s.request(xml('iq', { type: 'get', to: domain!.split('/')[0] }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    const h = await serverH(s);
+    expect(h).toBe(51);
+    expect(s.sm.sentCount).toBe(51);
+    expect(s.sm.stats.queue).toBe(0); // everything acknowledged, nothing kept
+  });
+
+  it('counts IQ results the IQ layer consumes: 600 round trips keep the stream up past the server’s 500-stanza queue', async () => {
+    const { s, logs } = session(await account('sm'));
+    s.start();
+    await online(s);
+    const domain = server().domain;
+    for (let i = 0; i < 600; i++) await s.request(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+    // A short count would leave the server's queue holding the results and the stream killed at 500.
+    expect(s.online).toBe(true);
+    expect(s.stats.connects).toBe(1);
+    expect(s.sm.handledCount).toBeGreaterThanOrEqual(600);
+    expect(logs.filter((l) => l.includes('"disconnected"'))).toHaveLength(0);
+    expect(await serverH(s)).toBe(600);
+  });
+
+  it('resumes after the link drops: stanzas sent to it meanwhile arrive once, its unacknowledged messages are delivered once', async () => {
+    const o = await account('owner');
+    const owner = await peer(o);
+    const { s, stanzas } = session(await account('sm'));
+    s.start();
+    await online(s);
+    try {
+      // Messages in flight when the link dies, each with a receipt.
+      const acked: number[] = [];
+      const failed: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        await s.send(xml('message', { to: o.jid, type: 'chat', id: `out-${i}` }, xml('body', {}, `out ${i}`)), {
+          onAck: () => acked.push(i),
+          onFail: () => failed.push(i),
+        });
+      }
+      s.dropConnection();
+      await until(() => !s.online, 'offline');
+      // The owner talks to the gateway while its link is down: the server holds it for the resumed stream.
+      for (let i = 0; i < 3; i++) await owner.send(xml('message', { to: s.jid!, type: 'chat', id: `in-${i}` }, xml('body', {}, `in ${i}`)));
+      expect(await online(s)).toBe(true);
+      expect(s.stats.resumes).toBe(1);
+      await until(() => stanzas.filter((st) => st.attrs.id?.startsWith('in-')).length >= 3, 'the held messages');
+      await until(() => acked.length === 5, 'all receipts');
+      await owner.waitFor((st) => st.attrs.id === 'out-4', 10_000, 'the last message');
+      await new Promise((r) => setTimeout(r, 300)); // room for a duplicate to show up
+      expect(stanzas.filter((st) => st.attrs.id?.startsWith('in-')).map((st) => st.attrs.id)).toEqual(['in-0', 'in-1', 'in-2']);
+      const got = owner.stanzas.filter((st) => st.attrs.id?.startsWith('out-')).map((st) => st.attrs.id);
+      expect(got).toEqual(['out-0', 'out-1', 'out-2', 'out-3', 'out-4']);
+      expect(acked).toEqual([0, 1, 2, 3, 4]);
+      expect(failed).toEqual([]);
+    } finally {
+      await owner.stop();
+    }
+  });
+});
+
+describe('XEP-0198 across a server restart', () => {
+  let own: Prosody | undefined;
+  let dir = '';
+  afterAll(async () => {
+    await own?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('falls back to a new session when the server lost the stream, taking the handled count from <failed h>, and re-sends the rest stamped', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'xia-sm-'));
+    own = await startProsody({ dir });
+    await own.register('gw', 'gw-secret');
+    await own.register('alice', 'alice-secret');
+    const { s } = session({ user: 'gw', jid: `gw@${own.domain}`, password: 'gw-secret' }, { service: own.service, ca: own.caFile });
+    s.start();
+    await online(s);
+    const lost: Element[] = [];
+    const fails: number[] = [];
+    const acks: number[] = [];
+    // Acknowledged before the restart: never re-sent.
+    await s.send(xml('message', { to: `alice@${own.domain}`, type: 'chat', id: 'early' }, xml('body', {}, 'early')), { onAck: () => acks.push(0), onFail: () => fails.push(0) });
+    await until(() => acks.length === 1, 'the first ack');
+    s.sm.on('lost', (items) => lost.push(...items.map((i) => i.stanza)));
+    // A graceful restart: Prosody records how much of each stream it handled (smacks_h) before it goes.
+    await own.restart();
+    expect(await online(s)).toBe(false);
+    expect(s.sm.stats.resumeFailed).toBe(1);
+    expect(s.sm.stats.enabled).toBe(2);
+    expect(fails).toEqual([]);
+    expect(lost).toEqual([]); // the server's h covered everything: nothing to re-send, nothing duplicated
+  });
+});
