@@ -1,0 +1,228 @@
+// The agent's durable state: one SQLite file per state dir holding the outbox
+// (messages that must reach their recipient, alarms above all) and a short
+// history of readings. Opening it is where a Pi's real-world trouble shows up
+// (a second agent on the same dir, an SD card that ate the file, a dir owned
+// by someone else), so every such failure becomes a StoreError that says which
+// file is affected and what the user can do about it.
+
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { Outbox } from './outbox.js';
+import { History } from './history.js';
+
+export class StoreError extends Error {
+  constructor(
+    message: string,
+    /** The way out, for a person: usually a command to run. */
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface StoreOptions {
+  dir: string;
+  outboxMax?: number;
+  historyRetentionMs?: number;
+  historyFlushMs?: number;
+  historyMaxBuffered?: number;
+  now?: () => number;
+  /** Failures of background work (timer flushes and prunes, the flush in close()); default: process.emitWarning. */
+  onError?: (err: Error) => void;
+}
+
+export interface Store {
+  readonly path: string;
+  readonly outbox: Outbox;
+  readonly history: History;
+  close(): void;
+}
+
+const SCHEMA_VERSION = 1;
+const DAY = 24 * 60 * 60 * 1000;
+
+// Index i holds the step from user_version i to i + 1.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value);
+   CREATE TABLE outbox (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     recipient TEXT NOT NULL,
+     body TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('alarm', 'info')),
+     created INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE readings (
+     device TEXT NOT NULL,
+     t INTEGER NOT NULL,
+     num REAL,
+     txt TEXT,
+     kind TEXT NOT NULL CHECK (kind IN ('n', 'b', 's'))
+   );
+   CREATE INDEX readings_device_t ON readings (device, t);`,
+];
+
+export function openStore(opts: StoreOptions): Store {
+  const dir = resolve(opts.dir);
+  const path = join(dir, 'agent.db');
+  const now = opts.now ?? Date.now;
+  const onError = opts.onError ?? ((err: Error) => process.emitWarning(err));
+  const outboxMax = positive('outboxMax', opts.outboxMax ?? 1000);
+  const historyOpts = {
+    retentionMs: positive('historyRetentionMs', opts.historyRetentionMs ?? 7 * DAY),
+    flushMs: positive('historyFlushMs', opts.historyFlushMs ?? 30_000),
+    maxBuffered: positive('historyMaxBuffered', opts.historyMaxBuffered ?? 500),
+    now,
+    onError,
+  };
+  prepareDir(dir);
+
+  let db: Database.Database;
+  try {
+    // timeout 0: only this process writes the file, so a lock means another
+    // agent holds it for good; waiting (5 s by default) would only delay the error.
+    db = new Database(path, { timeout: 0 });
+  } catch (err) {
+    throw translate(err, path, now) ?? err;
+  }
+  try {
+    setUp(db, path, now);
+    const store = {
+      path,
+      outbox: new Outbox(db, { max: outboxMax, now }),
+      history: new History(db, historyOpts),
+    };
+    store.history.prune();
+    store.history.start();
+    let closed = false;
+    return {
+      ...store,
+      close(): void {
+        if (closed) return;
+        closed = true;
+        store.history.stop();
+        try {
+          store.history.flush();
+        } catch (err) {
+          onError(err instanceof Error ? err : new Error(String(err)));
+        } finally {
+          db.close();
+        }
+      },
+    };
+  } catch (err) {
+    db.close();
+    throw translate(err, path, now) ?? err;
+  }
+}
+
+function positive(name: string, n: number): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`store option ${name} must be a positive number, got ${n}`);
+  return n;
+}
+
+function prepareDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // SQLite creates agent.db-wal next to the file, so the dir itself must be writable, not just agent.db.
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'ENOTDIR' || code === 'EEXIST') {
+      throw new StoreError(
+        `state dir ${dir} cannot be used: part of that path is a file, not a directory (${code})`,
+        `point state_dir at a directory, or find the file in the way with: ls -ld ${dir} ${join(dir, '..')}`,
+      );
+    }
+    throw new StoreError(
+      `state dir ${dir} cannot be created or written: ${(err as Error).message}`,
+      `make it writable by the user the agent runs as (e.g. sudo install -d -m 700 -o xmpp-iot-agent ${dir}) or point state_dir elsewhere`,
+    );
+  }
+}
+
+function setUp(db: Database.Database, path: string, now: () => number): void {
+  // EXCLUSIVE before anything touches the file: the lock then outlives each
+  // statement, so a second agent on this dir is refused instead of both
+  // sending the same outbox. It also keeps the WAL index in heap memory (no
+  // -shm file, no mmap on the SD card).
+  db.pragma('locking_mode = EXCLUSIVE');
+  // Check before the first write: switching to WAL rewrites the header, and a
+  // damaged file must stay exactly as the user had it.
+  const check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+  if (check.length !== 1 || check[0]?.quick_check !== 'ok') {
+    const detail = check.map((r) => r.quick_check).join('; ').slice(0, 300);
+    throw corrupt(path, `quick_check failed: ${detail}`, now);
+  }
+  db.pragma('journal_mode = WAL');
+  // FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so a power
+  // cut can roll back the last transactions. An outbox add (an alarm) must
+  // survive once add() has returned. The cost is one fsync per commit, and the
+  // history only commits once per flush (every 30 s), so it stays cheap.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 0');
+  migrate(db, path, now);
+  // A real write now, so the exclusive lock is taken at open rather than at the first alarm.
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('opened', ?)").run(now());
+}
+
+function migrate(db: Database.Database, path: string, now: () => number): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new StoreError(
+      `${path} has schema version ${version}; this agent only knows up to ${SCHEMA_VERSION} (written by a newer agent?)`,
+      `upgrade the agent, or start with an empty store: ${moveAside(path, now)}`,
+    );
+  }
+  db.transaction(() => {
+    for (let v = version; v < SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v] ?? '');
+    const seed = db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+    // Once per file: message ids built from it stay the same across restarts and differ between files.
+    seed.run('token', randomBytes(8).toString('hex'));
+    seed.run('dropped', 0);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
+
+function corrupt(path: string, detail: string, now: () => number): StoreError {
+  return new StoreError(
+    `${path} is damaged or not an agent database (${detail})`,
+    `move it aside and the agent starts with an empty store (queued messages and history in it are not carried over): ${moveAside(path, now)}`,
+  );
+}
+
+function moveAside(path: string, now: () => number): string {
+  const stamp = new Date(now()).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  // A leftover -wal would be replayed into the new, empty file, so it goes along.
+  return ['', '-wal', '-journal']
+    .filter((suffix) => suffix === '' || existsSync(path + suffix))
+    .map((suffix) => `mv ${path}${suffix} ${path}${suffix}.corrupt-${stamp}`)
+    .join(' && ');
+}
+
+/** A StoreError for the SQLite failures a user can act on; undefined for the rest. */
+function translate(err: unknown, path: string, now: () => number): StoreError | undefined {
+  if (err instanceof StoreError) return err;
+  const code = String((err as { code?: unknown }).code ?? '');
+  const message = err instanceof Error ? err.message : String(err);
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new StoreError(
+      `${path} is in use by another agent or process (${message})`,
+      'stop the other agent (systemctl stop xmpp-iot-agent) or point state_dir elsewhere',
+    );
+  }
+  if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) return corrupt(path, message, now);
+  if (code.startsWith('SQLITE_CANTOPEN') || code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM')) {
+    return new StoreError(
+      `${path} cannot be opened for writing (${message})`,
+      `check its owner and mode with ls -l ${path}*; it must be writable by the user the agent runs as (e.g. sudo chown xmpp-iot-agent: ${path}*)`,
+    );
+  }
+  if (code.startsWith('SQLITE_FULL')) {
+    return new StoreError(`${path} cannot grow: the disk is full`, `free some space on that filesystem (df -h ${path})`);
+  }
+  return undefined;
+}
