@@ -18,6 +18,9 @@ import { Session } from './xmpp/session.js';
 import { keepalive } from './xmpp/keepalive.js';
 import { lanAdvertising } from './discovery/lan.js';
 import { alerter } from './alerter.js';
+import { courier, type Courier } from './courier.js';
+import { recorder } from './recorder.js';
+import { openStore, type Store } from './store/db.js';
 import { healthShow } from './core/format.js';
 import type { AuthError } from './xmpp/sasl.js';
 import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
@@ -47,6 +50,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   readonly session: Session;
   readonly router: Router;
   readonly reporter: Reporter;
+  readonly store: Store;
+  readonly courier: Courier;
   private readonly components: Component[] = [];
   private started: Component[] = [];
   private readonly log: Logger;
@@ -59,6 +64,17 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     const clock = opts.clock ?? systemClock;
     const log = (this.log = opts.log);
     const self = config.xmpp.jid;
+
+    // The store first: a locked or damaged database stops the agent here, before anything moves.
+    const storeLog = log.child('store');
+    const store = (this.store = openStore({
+      dir: config.store.stateDir,
+      outboxMax: config.store.outbox.maxMessages,
+      historyRetentionMs: config.store.history.retentionMs,
+      historyFlushMs: config.store.history.flushIntervalMs,
+      onError: (err) => storeLog.error('store write failed', { error: err }),
+    }));
+    this.components.push({ name: 'state store', start: () => {}, stop: () => store.close() });
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
     const configured = new Set(config.devices.map((d) => d.id));
@@ -123,6 +139,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       reconnect: config.xmpp.reconnect,
       log: log.child('xmpp'),
       traceXml: config.log.xml,
+      streamManagement: config.xmpp.streamManagement,
     });
     const authority = createAuthority({ self, owners: config.owners, viewers: config.viewers });
     const send = (s: Parameters<Session['send']>[0]): Promise<void> => this.session.send(s);
@@ -168,7 +185,9 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     });
 
     // Alarms first: their listener must see a reading before the reporter does.
-    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, session: this.session, log: log.child('alarms') });
+    this.courier = courier({ outbox: store.outbox, session: this.session, log: log.child('outbox') });
+    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
+    const history = recorder({ devices: this.devices, history: store.history, clock, intervalMs: config.store.history.intervalMs, log: storeLog });
     this.reporter = reporter({
       devices: this.devices,
       session: this.session,
@@ -181,7 +200,9 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // Started in this order, stopped in reverse: the reporter says goodbye
     // (unavailable presence) while the session is still up.
     this.components.push(
+      history,
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
+      this.courier,
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
     if (config.xmpp.keepalive.intervalMs > 0) {
@@ -219,9 +240,15 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       { var: 'readings', label: 'Readings received', value: String(this.devices.readings) },
       { var: 'presences', label: 'Presences sent', value: String(this.reporter.stats.presencesSent) },
       { var: 'dropped', label: 'Bad frames/samples dropped', value: String(this.drivers.reduce((n, d) => n + (d.stats?.().dropped ?? 0), 0)) },
-      { var: 'queue', label: 'Outbox queue', value: 'none (messages are not queued while offline in this version)' },
+      { var: 'queue', label: 'Outbox queue', value: this.outboxSummary() },
+      { var: 'stream', label: 'Stream management', value: this.session.sm.active ? `on · ${s.resumes} resumed · ${this.session.sm.stats.queue} unacked` : 'off' },
       { var: 'stanza-errors', label: 'Stanza errors sent', value: String(this.router.stats.errorsOut) },
     ];
+  }
+
+  private outboxSummary(): string {
+    const o = this.store.outbox.stats();
+    return `${o.queued} waiting (${o.alarmsQueued} alarms) · ${this.courier.stats.delivered} delivered · ${o.dropped} dropped when full`;
   }
 
   async start(): Promise<void> {

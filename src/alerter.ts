@@ -1,10 +1,8 @@
 // Alarm messages: readings go through the alarm rules; each raise and each
-// recovery becomes one chat message to every owner, and presence shows dnd
-// while any alarm is active. (Without the durable outbox, an alarm raised while
-// offline is logged but not delivered.)
+// recovery becomes one chat message to every owner, queued durably in the
+// outbox (delivered once, in order, even across a reconnect or a power cut),
+// and presence shows dnd while any alarm is active.
 
-import xml from '@xmpp/xml';
-import type { Element } from 'ltx';
 import { Alarms, type AlarmEvent, type AlarmRule } from './core/alarms.js';
 import type { Devices } from './core/devices.js';
 import { formatValue } from './core/format.js';
@@ -23,25 +21,19 @@ export function alerter(deps: {
   devices: Devices;
   rules: readonly AlarmRule[];
   owners: readonly string[];
-  session: { readonly online: boolean; send(s: Element): Promise<void> };
+  /** Durable delivery (the courier). */
+  enqueue(to: string, body: string, kind: 'alarm'): void;
   log: Logger;
 }) {
   const alarms = new Alarms(deps.rules);
-  const stats = { raised: 0, cleared: 0, undelivered: 0 };
+  const stats = { raised: 0, cleared: 0 };
   deps.devices.onChange((c) => {
     if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
     for (const e of alarms.evaluate(c.id, c.value)) {
       stats[e.kind]++;
       const text = alarmText(deps.devices, e);
       deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
-      if (!deps.session.online) {
-        stats.undelivered++;
-        deps.log.warn('alarm not delivered: offline', { text });
-        continue;
-      }
-      for (const owner of deps.owners) {
-        deps.session.send(xml('message', { type: 'chat', to: owner }, xml('body', {}, text))).catch((err: unknown) => deps.log.warn('alarm not sent', { error: err }));
-      }
+      for (const owner of deps.owners) deps.enqueue(owner, text, 'alarm');
     }
   });
   return { active: () => alarms.active(), stats };

@@ -8,6 +8,7 @@ import { PRODUCT } from './version.js';
 import { systemdNotifier } from './systemd.js';
 import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
 import { readFileSync } from 'node:fs';
+import { StoreError } from './store/db.js';
 
 const USAGE = `Usage:
   xmpp-iot-agent run --config <agent.yaml>     run the agent
@@ -24,7 +25,7 @@ const STOP_TIMEOUT_MS = 5000;
  * Exit codes of `run` (sysexits.h), so a supervisor can tell "fix the config"
  * from "try again": systemd's RestartPreventExitStatus lists the first two.
  */
-export const EXIT = { config: 78, login: 77, software: 70 } as const;
+export const EXIT = { config: 78, login: 77, store: 73, software: 70 } as const;
 
 function configPath(args: string[]): string | undefined {
   const i = args.findIndex((a) => a === '--config' || a === '-c');
@@ -78,7 +79,16 @@ async function run(args: string[]): Promise<number> {
   for (const w of loaded.warnings) log.warn(w);
   log.info('starting', { version: PRODUCT.version, config: path, jid: loaded.config.xmpp.jid, passwordFrom: loaded.passwordSource });
 
-  const agent = new Agent({ loaded, log });
+  let agent: Agent;
+  try {
+    agent = new Agent({ loaded, log });
+  } catch (err) {
+    if (!(err instanceof StoreError)) throw err;
+    // Never start over an unreadable or busy store: that would lose what it holds.
+    log.error(err.message, { hint: err.hint });
+    process.stderr.write(`${err.message}\n${err.hint}\n`);
+    return EXIT.store;
+  }
   const systemd = systemdNotifier(process.env, log.child('systemd'));
   agent.session.on('online', (jid) => systemd.status(`online as ${jid}`));
   agent.session.on('offline', () => systemd.status('offline, reconnecting'));

@@ -56,8 +56,40 @@ describe('config schema', () => {
     expect(out.join()).not.toContain('84736251');
   });
 
+  it('keeps state in /var/lib/xmpp-iot-agent unless told otherwise, and checks the durability keys', () => {
+    const { config } = checkConfig(GOOD, { hostname: 'pi' });
+    expect(config!.store).toEqual({
+      stateDir: '/var/lib/xmpp-iot-agent',
+      outbox: { maxMessages: 1000 },
+      history: { retentionMs: 7 * 86_400_000, intervalMs: 60_000, flushIntervalMs: 30_000 },
+    });
+    expect(config!.xmpp.streamManagement).toMatchObject({ enabled: true, ackTimeoutMs: 30_000, requestEvery: 10, maxQueue: 500 });
+    expect(
+      issues({
+        ...GOOD,
+        xmpp: { ...GOOD.xmpp, stream_management: { enabled: 'yes', max_queue: 5, ack_tiemout: '1s' } },
+        outbox: { max_messages: 0 },
+        history: { retention: '30s', interval: 'often' },
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^xmpp\.stream_management\.enabled: /),
+        expect.stringMatching(/^xmpp\.stream_management\.max_queue: /),
+        expect.stringMatching(/^xmpp\.stream_management\.ack_tiemout: unknown key \(did you mean "ack_timeout"\?\)/),
+        expect.stringMatching(/^outbox\.max_messages: /),
+        expect.stringMatching(/^history\.retention: /),
+        expect.stringMatching(/^history\.interval: /),
+      ]),
+    );
+  });
+
+  it('reads a relative state_dir relative to the config file', () => {
+    const yaml = `state_dir: ./state\nxmpp:\n  jid: gw@iot.example.org\n  password: pw\nowners: [alice@iot.example.org]\ndevices:\n  - { id: t, driver: simulated, type: number }\n`;
+    expect(loadConfigText(yaml, { baseDir: '/etc/xmpp-iot-agent', env: {} }).config.store.stateDir).toBe('/etc/xmpp-iot-agent/state');
+  });
+
   it('suggests the key meant by a typo', () => {
-    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns');
+    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns, state_dir, outbox, history');
   });
 
   it('refuses duplicate ids, command words as ids, and unknown drivers', () => {

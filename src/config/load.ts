@@ -95,6 +95,9 @@ export function loadConfigText(text: string, opts: { baseDir: string; env?: Node
     }
   }
 
+  // A relative state_dir is relative to the config file, like every other path in it.
+  config.store.stateDir = resolve(opts.baseDir, config.store.stateDir);
+
   if (problems.length > 0 || password === undefined) throw new ConfigError(problems);
   return { config, password, passwordSource, ca, warnings };
 }

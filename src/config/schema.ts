@@ -5,6 +5,7 @@ import { Checker, join, type Issue } from './validate.js';
 import type { DeviceType } from '../core/devices.js';
 import type { AlarmRule } from '../core/alarms.js';
 import { checkHardware, HARDWARE_KEYS, type HardwareOptions } from './hardware.js';
+import { checkDurability, checkStreamManagement, DURABILITY_KEYS, type DurabilityConfig, type StreamManagementConfig } from './durability.js';
 
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
@@ -55,6 +56,7 @@ export interface XmppConfig {
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** XEP-0199 pings to the server; intervalMs 0 = off. */
   keepalive: { intervalMs: number; timeoutMs: number };
+  streamManagement: StreamManagementConfig;
 }
 
 export interface AgentConfig {
@@ -68,6 +70,8 @@ export interface AgentConfig {
   alarms: AlarmRule[];
   /** DNS-SD / XEP-0174 advertising on the LAN. */
   mdns: { enabled: boolean; readings: boolean };
+  /** State directory, outbox and history. */
+  store: DurabilityConfig;
 }
 
 const BARE_JID = /^[^@/\s"&'<>:]+@[^@/\s]+$/;
@@ -85,7 +89,7 @@ export function isLoopbackService(service: string | undefined): boolean {
 
 export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
   const c = new Checker();
-  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns']);
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns', ...DURABILITY_KEYS]);
   if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
 
   const xmpp = checkXmpp(c, root.xmpp, defaults);
@@ -106,12 +110,14 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const m = c.object('mdns', root.mdns, ['enabled', 'readings'], false) ?? {};
   const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? true };
 
+  const store = checkDurability(c, root);
+
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns, store }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
-  const x = c.object('xmpp', raw, ['jid', 'resource', 'password', 'password_file', 'service', 'tls', 'reconnect', 'keepalive']);
+  const x = c.object('xmpp', raw, ['jid', 'resource', 'password', 'password_file', 'service', 'tls', 'reconnect', 'keepalive', 'stream_management']);
   if (!x) return undefined;
   const jid = c.string('xmpp.jid', x.jid, { required: true, pattern: BARE_JID, what: 'a bare JID such as gateway@iot.example.org' });
   const resource = c.string('xmpp.resource', x.resource, { pattern: /^[^\s/]{1,64}$/, what: 'a resource name without spaces or slashes' }) ?? defaults.hostname;
@@ -136,9 +142,10 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const k = c.object('xmpp.keepalive', x.keepalive, ['interval', 'timeout'], false) ?? {};
   const intervalMs = c.duration('xmpp.keepalive.interval', k.interval) ?? 60_000;
   const timeoutMs = c.duration('xmpp.keepalive.timeout', k.timeout, { minMs: 100 }) ?? 20_000;
+  const streamManagement = checkStreamManagement(c, x.stream_management);
 
   if (!jid) return undefined;
-  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs } };
+  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
 }
 
 function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {

@@ -143,6 +143,8 @@ export interface AgentSpec {
   service?: string;
   /** CA file to trust; null for none. */
   caFile?: string | null;
+  /** The agent's state_dir (outbox, history); default: a fresh temporary one. */
+  stateDir?: string;
 }
 
 export function agentYaml(a: AgentSpec & { account: Account }): string {
@@ -157,6 +159,7 @@ ${ca ? `  tls:\n    ca_file: ${ca}\n` : ''}  reconnect:
     max_delay: 1s
 ${a.xmpp ?? ''}mdns:
   enabled: false
+state_dir: ${a.stateDir ?? mkdtempSync(join(tmpdir(), 'xia-state-'))}
 owners: [${a.owners.join(', ')}]
 viewers: [${(a.viewers ?? []).join(', ')}]
 devices:

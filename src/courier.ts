@@ -1,0 +1,136 @@
+// The courier: delivers the durable outbox. Every message that must arrive
+// (alarms, recoveries) is written to SQLite first, then sent with a receipt;
+// its row is deleted only when the server has acknowledged it (XEP-0198, or a
+// ping round trip on servers without it). A lost stream leaves the rows in
+// place and the next session sends them again, oldest first, with the same
+// id and an XEP-0203 stamp of when they were written.
+
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import type { Logger } from './log.js';
+import type { Outbox, OutboxItem, OutboxKind } from './store/outbox.js';
+import type { Receipt } from './xmpp/stream-management.js';
+
+const NS_DELAY = 'urn:xmpp:delay';
+/** Sent later than this after it was written, a message carries its original time. */
+const LATE_MS = 5_000;
+
+export interface CourierSession {
+  readonly online: boolean;
+  readonly jid?: string;
+  readonly slowedUntil?: number;
+  readonly stats: { readonly onlineSince?: number };
+  send(stanza: Element, receipt?: Receipt): Promise<void>;
+  on(event: 'online', fn: (jid: string, resumed: boolean) => void): unknown;
+}
+
+export interface CourierStats {
+  sent: number;
+  delivered: number;
+  /** Sends that the lost stream took with it (the item stays queued and goes again). */
+  retried: number;
+}
+
+export function courier(deps: { outbox: Outbox; session: CourierSession; log: Logger; window?: number; now?: () => number }) {
+  const { outbox, session, log } = deps;
+  const now = deps.now ?? Date.now;
+  const window = deps.window ?? 20;
+  const stats: CourierStats = { sent: 0, delivered: 0, retried: 0 };
+  /** Ids sent in this process and not yet acknowledged or failed. */
+  const inFlight = new Set<number>();
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const stanzaOf = (item: OutboxItem): Element => {
+    const id = outbox.messageId(item);
+    const m = xml(
+      'message',
+      { type: 'chat', to: item.to, id },
+      xml('body', {}, item.body),
+      // XEP-0359: the same id on every attempt lets a client recognise a copy; XEP-0334: keep it for an offline recipient.
+      xml('origin-id', { xmlns: 'urn:xmpp:sid:0', id }),
+      xml('store', { xmlns: 'urn:xmpp:hints' }),
+    );
+    // Stamped when it waited: written before this session came online, tried before, or simply late.
+    const waited = item.attempts > 0 || item.createdAt < (session.stats.onlineSince ?? Infinity) || now() - item.createdAt > LATE_MS;
+    if (waited) {
+      m.append(xml('delay', { xmlns: NS_DELAY, stamp: new Date(item.createdAt).toISOString(), ...(session.jid ? { from: session.jid } : {}) }));
+    }
+    return m;
+  };
+
+  const pump = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (!running || !session.online) return;
+    const hold = (session.slowedUntil ?? 0) - Date.now();
+    if (hold > 0) {
+      timer = setTimeout(pump, hold);
+      return;
+    }
+    const room = window - inFlight.size;
+    if (room <= 0) return;
+    const next = outbox.pending(window + inFlight.size).filter((i) => !inFlight.has(i.id)).slice(0, room);
+    for (const item of next) send(item);
+  };
+
+  const send = (item: OutboxItem): void => {
+    const stanza = stanzaOf(item);
+    inFlight.add(item.id);
+    outbox.attempted(item.id);
+    stats.sent++;
+    let settled = false;
+    const receipt: Receipt = {
+      onAck: () => {
+        if (settled) return;
+        settled = true;
+        inFlight.delete(item.id);
+        outbox.delivered(item.id);
+        stats.delivered++;
+        log.debug('delivered', { id: item.id, kind: item.kind });
+        pump();
+      },
+      onFail: () => {
+        if (settled) return;
+        settled = true;
+        inFlight.delete(item.id);
+        stats.retried++;
+      },
+    };
+    session.send(stanza, receipt).catch((err: unknown) => {
+      receipt.onFail();
+      log.debug('not sent now; kept for the next session', { id: item.id, error: err });
+    });
+  };
+
+  return {
+    name: 'outbox courier',
+    stats,
+    /** Queue a message durably and send it as soon as the session allows. */
+    enqueue(to: string, body: string, kind: OutboxKind): void {
+      try {
+        outbox.add({ to, body, kind });
+      } catch (err) {
+        // The store failed (disk full, card gone): say so loudly, and still try to send it once.
+        log.error('could not store a message; sending it without durability', { error: err, kind });
+        if (session.online) session.send(xml('message', { type: 'chat', to }, xml('body', {}, body))).catch(() => {});
+        return;
+      }
+      pump();
+    },
+    queued(): number {
+      return outbox.stats().queued;
+    },
+    start(): void {
+      running = true;
+      session.on('online', () => pump());
+      pump();
+    },
+    stop(): void {
+      running = false;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type Courier = ReturnType<typeof courier>;
