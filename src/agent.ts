@@ -169,13 +169,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.router.get(NS_PING, 'ping', ping);
     this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
     this.router.set(NS_COMMANDS, 'command', adhoc.execute, { allow: ['owner', 'viewer'] });
-    this.router.get(NS_SENSORDATA, 'req', sensorDataRequest({ devices: this.devices, clock, send }));
+    const past = { history: store.history, historyRetentionMs: config.store.history.retentionMs };
+    this.router.get(NS_SENSORDATA, 'req', sensorDataRequest({ devices: this.devices, clock, send, ...past }));
     this.router.get(NS_SENSORDATA, 'cancel', sensorDataCancel);
     // Viewers reach the handler so that they get the draft's setResponse too; it refuses them.
     this.router.set(NS_CONTROL, 'set', controlSet(this.devices), { allow: ['owner', 'viewer'] });
     this.router.get(NS_CONTROL, 'getForm', controlForm(this.devices));
     this.router.onMessage(controlMessage(this.devices, log.child('control')));
-    this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat') }));
+    this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past }));
     roster({
       router: this.router,
       session: this.session,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parse } from '../src/chat/grammar.js';
+import { HISTORY_USAGE, parse } from '../src/chat/grammar.js';
 import { execute } from '../src/chat/commands.js';
 import { Devices } from '../src/core/devices.js';
 
@@ -19,6 +19,12 @@ describe('chat grammar', () => {
     ['   ', { kind: 'empty' }],
     ['hepl', { kind: 'unknown', word: 'hepl', suggestion: 'help' }],
     ['launch rockets', { kind: 'unknown', word: 'launch', suggestion: undefined }],
+    ['history temperature', { kind: 'history', id: 'temperature', windowMs: 86_400_000 }],
+    ['history fan 30m', { kind: 'history', id: 'fan', windowMs: 1_800_000 }],
+    ['History FAN 2 w', { kind: 'history', id: 'fan', windowMs: 14 * 86_400_000 }],
+    ['history', { kind: 'usage', text: HISTORY_USAGE }],
+    ['history fan yesterday', { kind: 'usage', text: HISTORY_USAGE }],
+    ['histroy fan', { kind: 'unknown', word: 'histroy', suggestion: 'history' }],
   ])('%j', (text, expected) => {
     expect(parse(text, ids)).toEqual(expected);
   });
@@ -40,7 +46,10 @@ describe('chat replies', () => {
     expect(devices.get('fan')!.value).toBe(false);
   });
 
-  it('tells honestly that history is not there yet', async () => {
-    expect(await execute({ kind: 'history', id: 'fan' }, { devices, role: 'owner', now: 0 })).toMatch(/not available yet/);
+  it('tells honestly that no history is kept when it has no reader, and still names unknown devices', async () => {
+    expect(await execute({ kind: 'history', id: 'fan', windowMs: 3_600_000 }, { devices, role: 'owner', now: 0 })).toBe(
+      'history is not kept on this gateway. Use get fan for the current value.',
+    );
+    expect(await execute({ kind: 'history', id: 'fna', windowMs: 3_600_000 }, { devices, role: 'viewer', now: 0 })).toBe('No device "fna". Did you mean fan?');
   });
 });

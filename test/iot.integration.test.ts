@@ -21,7 +21,7 @@ let stranger: Peer;
 
 beforeAll(async () => {
   const [o, v, s] = await Promise.all([account('alice'), account('bob'), account('eve')]);
-  agent = await startAgent({ owners: [o.jid], viewers: [v.jid], devices: DEVICES });
+  agent = await startAgent({ owners: [o.jid], viewers: [v.jid], devices: DEVICES, extra: 'history:\n  interval: 1ms\n' });
   [owner, viewer, stranger] = await Promise.all([peer(o), peer(v), peer(s)]);
 });
 afterAll(async () => {
@@ -99,9 +99,20 @@ describe('XEP-0323 sensor data', () => {
     expect(reply.getChild('rejected', SD)?.getChildText('error')).toBe('no device "nope"');
   });
 
-  it('answers historical-only requests honestly, and refuses strangers', async () => {
-    const hist = await readout(owner, { historicalDay: 'true' });
-    expect(conditionOf(hist.reply)).toBe('feature-not-implemented');
+  it('reads the stored history (historical readout) from the SQLite store, and refuses strangers', async () => {
+    const since = new Date().toISOString();
+    for (const v of [10, 12.5, 15]) {
+      await new Promise((r) => setTimeout(r, 5));
+      agent.agent.devices.report('setpoint', v);
+    }
+    const { reply, messages } = await readout(owner, { historicalOther: 'true', from: since }, xml('node', { nodeId: 'setpoint' }));
+    expect(reply.attrs.type).toBe('result');
+    const points = messages.flatMap((m) => m.getChild('fields', SD)?.getChildren('node') ?? []).flatMap((n) => n.getChildren('timestamp'));
+    const values = points.map((t) => t.getChildElements()[0]!);
+    expect(values.map((v) => Number(v.attrs.value))).toEqual([10, 12.5, 15]);
+    expect(values.every((v) => v.attrs.historicalOther === 'true' && v.attrs.momentary === undefined)).toBe(true);
+    // And the same history answers a chat.
+    expect(await owner.chat(agent.fullJid, 'history setpoint 1h')).toMatch(/^setpoint, last 1 h: \S+ min 10\.0 °C · avg 12\.5 °C · max 15\.0 °C \(3 readings\)$/);
     const refused = await readout(stranger, { momentary: 'true' });
     expect(conditionOf(refused.reply)).toBe('forbidden');
     expect(stranger.stanzas.some((s) => s.getChild('fields', SD))).toBe(false);

@@ -1,16 +1,20 @@
 // Chat command grammar: what a person types, as data. Pure.
 
 import { closest } from '../core/words.js';
+import { DEFAULT_WINDOW_MS, parseWindow } from '../core/history.js';
 
 export type Command =
   | { kind: 'help' }
   | { kind: 'status' }
   | { kind: 'get'; id: string }
   | { kind: 'set'; id: string; value: string }
-  | { kind: 'history'; id?: string }
+  /** windowMs: how far back from now; 24 h unless given ("30m", "6h", "7d", "2w"). */
+  | { kind: 'history'; id: string; windowMs: number }
   | { kind: 'usage'; text: string }
   | { kind: 'unknown'; word: string; suggestion?: string }
   | { kind: 'empty' };
+
+export const HISTORY_USAGE = 'Usage: history <device> [window], window e.g. 30m, 6h, 24h, 7d, 2w (default 24h)';
 
 export const WORDS = ['help', 'status', 'get', 'set', 'history'];
 
@@ -36,8 +40,13 @@ export function parse(text: string, deviceIds: readonly string[]): Command {
     case 'set':
       if (rest.length < 2) return { kind: 'usage', text: 'Usage: set <device> <value>' };
       return { kind: 'set', id: rest[0]!.toLowerCase(), value: rest.slice(1).join(' ') };
-    case 'history':
-      return { kind: 'history', id: rest[0]?.toLowerCase() };
+    case 'history': {
+      if (rest.length === 0) return { kind: 'usage', text: HISTORY_USAGE };
+      // "6h" or "6 h": everything after the device is the window.
+      const windowMs = rest.length === 1 ? DEFAULT_WINDOW_MS : parseWindow(rest.slice(1).join(''));
+      if (windowMs === undefined) return { kind: 'usage', text: HISTORY_USAGE };
+      return { kind: 'history', id: rest[0]!.toLowerCase(), windowMs };
+    }
   }
 
   const id = device(head);

@@ -9,12 +9,23 @@ import { chatMessage } from '../xmpp/stanza.js';
 import { parse } from './grammar.js';
 import { execute } from './commands.js';
 import { heldFor, MAX_COMMAND_DELAY_MS } from '../xep/delay.js';
+import type { HistoryReader } from '../core/history.js';
 
 /** A stranger is refused once per this interval, so two bots cannot ping-pong refusals. */
 export const REFUSAL_INTERVAL_MS = 10 * 60_000;
 
+export interface ChatDeps {
+  devices: Devices;
+  clock: Clock;
+  send: (m: Element) => Promise<void>;
+  log: Logger;
+  /** Stored readings for "history <device>"; without it the command says none are kept. */
+  history?: HistoryReader;
+  /** The store's retention; longer windows are cut to it (and the reply says so). */
+  historyRetentionMs?: number;
+}
 
-export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: Element) => Promise<void>; log: Logger }) {
+export function chatHandler(deps: ChatDeps) {
   const refused = new Map<string, number>();
   return async (stanza: Element, role: Role): Promise<void> => {
     const type = stanza.attrs.type ?? 'normal';
@@ -40,7 +51,7 @@ export function chatHandler(deps: { devices: Devices; clock: Clock; send: (m: El
       await deps.send(chatMessage(from, `✗ "${clip(body)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
       return;
     }
-    const reply = await execute(cmd, { devices: deps.devices, role, now });
+    const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs });
     if (reply === undefined) return;
     deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
     await deps.send(chatMessage(from, reply, stanza.getChildText('thread') ?? undefined));
