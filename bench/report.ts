@@ -1,6 +1,6 @@
 // Writes BENCHMARKS.md from a results object.
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 import type { Results } from './run.js';
 
@@ -43,5 +43,60 @@ export function writeReport(r: Results, path: string): void {
   const f = r.fleet;
   lines.push('## Fleet', '', `${f.agents} gateway sessions (the agent's own session code: STARTTLS, SCRAM-SHA-1, bind, one presence) started at once against one Prosody: ${f.online} online after ${f.allOnlineMs} ms, ${f.failures} failures; Prosody's RSS ${kib(f.prosodyRssIdleKiB)} idle → ${kib(f.prosodyRssFleetKiB)}, about ${f.prosodyKiBPerAgent} KiB per gateway.`, '');
   lines.push('## Reproduce', '', '```sh', 'npm run bench            # about 5 minutes; --quick for a one-minute smoke run, --agents N for the fleet', '```', '', 'Raw figures: `bench/results.json` (not committed).', '');
-  writeFileSync(path, lines.join('\n'));
+  // The soak (npm run soak) writes its own section; a bench run keeps it.
+  writeFileSync(path, lines.join('\n') + (soakSection(path) ?? ''));
+}
+
+const SOAK_BEGIN = '<!-- soak:begin -->';
+const SOAK_END = '<!-- soak:end -->';
+
+function soakSection(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  const text = readFileSync(path, 'utf8');
+  const a = text.indexOf(SOAK_BEGIN);
+  const b = text.indexOf(SOAK_END);
+  return a >= 0 && b > a ? '\n' + text.slice(a, b + SOAK_END.length) + '\n' : undefined;
+}
+
+export interface SoakFigures {
+  when: string;
+  minutes: number;
+  alarms: { sent: number; received: number; lost: number; duplicates: number; reordered: number; outboxLeft: number; droppedWhenFull: number };
+  faults: { serverRestartsGraceful: number; serverRestartsKilled: number; networkCuts: number; serialCuts: number };
+  recoveryMs: { serverGraceful: string; serverKilled: string; network: string; serial: string };
+  sessions: { newSessions: number; resumed: number };
+  rss: { startKiB: number; endKiB: number; vmRssStartKiB: number; vmRssEndKiB: number };
+}
+
+/** Replace (or add) the soak section of BENCHMARKS.md. */
+export function writeSoakSection(path: string, r: SoakFigures, pass: boolean): void {
+  const f = r.faults;
+  const a = r.alarms;
+  const body = [
+    SOAK_BEGIN,
+    '## Soak: losing nothing when the network drops',
+    '',
+    `Measured ${r.when.slice(0, 10)} with \`npm run soak${r.minutes === 2 ? '' : ` -- --minutes ${r.minutes}`}\` (${r.minutes} min): the agent as its own process, a private Prosody, the firmware simulator on a pty, and a tank level crossing its alarm threshold every 0.6 s. On a schedule: ${f.serverRestartsGraceful} graceful Prosody restarts (SIGTERM), ${f.serverRestartsKilled} Prosody kills (SIGKILL, then start), ${f.networkCuts} network cuts of 2 s (a TCP proxy drops both sides and refuses connections), ${f.serialCuts} serial cable pulls of 2 s. The owner counts alarms by message id. **${pass ? 'Pass' : 'FAIL'}.**`,
+    '',
+    '| alarms raised | received by the owner | lost | duplicated | out of order | left in the outbox | dropped (outbox full) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${a.sent} | ${a.received} | ${a.lost} | ${a.duplicates} | ${a.reordered} | ${a.outboxLeft} | ${a.droppedWhenFull} |`,
+    '',
+    '| recovery | time to online again |',
+    '| --- | --- |',
+    `| Prosody restarted (SIGTERM), from listening again | ${r.recoveryMs.serverGraceful} |`,
+    `| Prosody killed (SIGKILL) and started, from listening again | ${r.recoveryMs.serverKilled} |`,
+    `| network back after a 2 s cut | ${r.recoveryMs.network} |`,
+    `| serial cable back (to the board's HELLO) | ${r.recoveryMs.serial} |`,
+    '',
+    `Sessions: ${r.sessions.newSessions} new, ${r.sessions.resumed} resumed (XEP-0198). Agent memory: RssAnon ${(r.rss.startKiB / 1024).toFixed(1)} MiB at start → ${(r.rss.endKiB / 1024).toFixed(1)} MiB at the end (VmRSS ${(r.rss.vmRssStartKiB / 1024).toFixed(1)} → ${(r.rss.vmRssEndKiB / 1024).toFixed(1)} MiB).`,
+    '',
+    'Recovery times include the agent\'s reconnect backoff (200 ms doubling to 2 s in this config, jittered). "Out of order" counts owner-side arrivals whose outbox sequence number is lower than the one before; while the owner itself is reconnecting after a server restart, the server hands over its stored messages and live ones as they come.',
+    SOAK_END,
+  ].join('\n');
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
+  const a0 = text.indexOf(SOAK_BEGIN);
+  const b0 = text.indexOf(SOAK_END);
+  const out = a0 >= 0 && b0 > a0 ? text.slice(0, a0) + body + text.slice(b0 + SOAK_END.length) : text.replace(/\n*$/, '\n\n') + body + '\n';
+  writeFileSync(path, out);
 }

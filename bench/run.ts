@@ -42,7 +42,7 @@ for (const a of [agentAcc!, stockAcc!, nativeAcc!, ...(hasSlix ? [slixAcc!] : []
 function agentYaml(devices: string, extra = ''): string {
   writeFileSync(join(dir, 'agent.password'), agentAcc!.password);
   chmodSync(join(dir, 'agent.password'), 0o600);
-  return `xmpp:\n  jid: ${agentAcc!.jid}\n  resource: agent\n  password_file: ${join(dir, 'agent.password')}\n  service: ${service}\n  tls:\n    ca_file: ${server.caFile}\nowners: [${owner.jid}]\nmdns:\n  enabled: false\ndevices:\n${devices}${extra}`;
+  return `xmpp:\n  jid: ${agentAcc!.jid}\n  resource: agent\n  password_file: ${join(dir, 'agent.password')}\n  service: ${service}\n  tls:\n    ca_file: ${server.caFile}\nowners: [${owner.jid}]\nmdns:\n  enabled: false\nstate_dir: ${join(dir, 'state')}\ndevices:\n${devices}${extra}`;
 }
 const EIGHT = Array.from({ length: 8 }, (_, i) => `  - { id: d${i}, driver: simulated, type: ${i % 2 ? 'boolean' : 'number'}${i % 2 ? ', writable: true' : ', unit: "°C"'} }\n`).join('');
 

@@ -59,6 +59,11 @@ presence:
   heartbeat: 5m
 mdns:
   enabled: false   # a loopback demo has nothing to announce on your LAN
+state_dir: state   # outbox and history (SQLite), next to this file
+alarms:
+  - device: temperature
+    above: 25
+    hysteresis: 0.5
 `,
   );
 
