@@ -5,6 +5,7 @@
 //   node scripts/ensure.mjs prosody   Prosody, openssl and socat (apt-get when root; otherwise says what to run)
 //   node scripts/ensure.mjs interop   python3-slixmpp for the interop tests (likewise)
 //   node scripts/ensure.mjs firmware  avr-gcc, arduino-mk and simavr to build and emulate the firmware (likewise)
+//   node scripts/ensure.mjs cross     the arm64 cross compiler that builds the Pi package's native addons (likewise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -78,6 +79,8 @@ for (const what of process.argv.slice(2)) {
       [() => onPath('simavr'), 'simavr'],
       [() => existsSync('/usr/include/libelf.h'), 'libelf-dev'],
     ], true);
+  else if (what === 'cross')
+    debianPackages([[() => onPath('aarch64-linux-gnu-g++'), 'g++-aarch64-linux-gnu']], true);
   else {
     say(`unknown target ${what}`);
     process.exit(2);

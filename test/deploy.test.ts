@@ -15,6 +15,14 @@ import { account, agentYaml, peer, xml } from './helpers/peers.js';
 const ROOT = join(__dirname, '..');
 const UNIT = join(ROOT, 'deploy/systemd/xmpp-iot-agent.service');
 const sh = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8' });
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
+// better-sqlite3's addon speaks this Node major's ABI only; the C libraries' versions come from the toolchain.
+const DEPENDS = new RegExp(`^nodejs \\(>= ${NODE_MAJOR}\\), nodejs \\(<< ${NODE_MAJOR + 1}\\), adduser, libc6 \\(>= 2\\.\\d+\\), libstdc\\+\\+6$`);
+const ELF_MACHINE = { arm64: 183, armhf: 40, amd64: 62 } as const;
+const elfMachine = (file: string): number => readFileSync(file).readUInt16LE(18);
+// Building for the Pi cross-compiles better-sqlite3 (and node-dht-sensor) with Debian's cross compiler.
+const crossCompiler = findBinary('aarch64-linux-gnu-g++');
+if (!crossCompiler && !process.env.CI) console.warn('arm64 package test skipped: apt-get install g++-aarch64-linux-gnu');
 
 describe.skipIf(!findBinary('systemd-analyze'))('systemd unit', () => {
   it('passes systemd-analyze verify', () => {
@@ -33,7 +41,7 @@ describe.skipIf(!findBinary('systemd-analyze'))('systemd unit', () => {
     const level = Number(/Overall exposure level for .*: (\d+\.\d)/.exec(out)?.[1]);
     expect(level).toBeLessThan(2);
     const unit = readFileSync(UNIT, 'utf8');
-    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30', 'User=xmpp-iot-agent', 'SupplementaryGroups=dialout gpio', 'ProtectSystem=strict', 'StateDirectory=xmpp-iot-agent', 'NoNewPrivileges=yes', 'Restart=on-failure', 'RestartPreventExitStatus=77 78', 'LoadCredential=password:/etc/xmpp-iot-agent/password', 'Environment=XMPP_IOT_AGENT_PASSWORD_FILE=%d/password']) {
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30', 'User=xmpp-iot-agent', 'SupplementaryGroups=dialout gpio', 'ProtectSystem=strict', 'StateDirectory=xmpp-iot-agent', 'NoNewPrivileges=yes', 'Restart=on-failure', 'RestartPreventExitStatus=73 77 78', 'LoadCredential=password:/etc/xmpp-iot-agent/password', 'Environment=XMPP_IOT_AGENT_PASSWORD_FILE=%d/password']) {
       expect(unit).toContain(line);
     }
   });
@@ -56,7 +64,7 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     const field = (f: string) => sh('dpkg-deb', ['-f', deb, f]).trim();
     expect(field('Package')).toBe('xmpp-iot-agent');
     expect(field('Architecture')).toBe(arch);
-    expect(field('Depends')).toBe('nodejs (>= 20), adduser, libc6, libstdc++6');
+    expect(field('Depends')).toMatch(DEPENDS);
     expect(sh('dpkg-deb', ['--ctrl-tarfile', deb]).length).toBeGreaterThan(0);
   });
 
@@ -66,6 +74,7 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
       './usr/lib/xmpp-iot-agent/dist/cli.js',
       './usr/lib/xmpp-iot-agent/node_modules/@xmpp/client-core/',
       './usr/lib/xmpp-iot-agent/node_modules/yaml/',
+      './usr/lib/xmpp-iot-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
       './usr/bin/xmpp-iot-agent -> ../lib/xmpp-iot-agent/dist/cli.js',
       './lib/systemd/system/xmpp-iot-agent.service',
       './etc/xmpp-iot-agent/agent.yaml',
@@ -76,6 +85,8 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     }
     expect(files).not.toMatch(/node_modules\/(vitest|typescript|@types)\//);
     expect(files).not.toContain('/dist/dev/');
+    // Of node-gyp's build trees only the addons the agent loads; no test addon, no objects, no npm dotfiles.
+    expect(files).not.toMatch(/\/build\/Release\/(obj|test_extension)|\.a$|\/\.npmignore$|\/\.eslintrc/m);
     const conffiles = mkdtempSync(join(tmpdir(), 'xia-ctl-'));
     sh('dpkg-deb', ['-e', deb, conffiles]);
     expect(readFileSync(join(conffiles, 'conffiles'), 'utf8')).toBe('/etc/xmpp-iot-agent/agent.yaml\n');
@@ -95,12 +106,32 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     expect(check.stderr.trim().split('\n').slice(1)).toEqual(['  xmpp.password_file: cannot read /etc/xmpp-iot-agent/password: ENOENT']);
   });
 
-  it('builds for the Pi (arm64) on any machine, with only the arm64 glibc addon inside', () => {
+  it('ships a better-sqlite3 addon for this machine that loads and runs SQL', () => {
+    const modules = join(extracted, 'usr/lib/xmpp-iot-agent/node_modules');
+    const addon = join(modules, 'better-sqlite3/build/Release/better_sqlite3.node');
+    expect(elfMachine(addon)).toBe(ELF_MACHINE[sh('dpkg', ['--print-architecture']).trim() as keyof typeof ELF_MACHINE]);
+    const sql = `const db = new (require(process.argv[1]))(':memory:'); db.exec('create table t (x)'); db.prepare('insert into t values (?)').run(42); console.log(db.prepare('select x from t').get().x)`;
+    expect(sh(process.execPath, ['-e', sql, join(modules, 'better-sqlite3')]).trim()).toBe('42');
+  });
+
+  it.skipIf(!crossCompiler && !process.env.CI)('builds for the Pi (arm64) on any machine: arm64 addons only, better-sqlite3 cross-compiled, lintian-clean', () => {
+    // The first build compiles better-sqlite3 for arm64 (about 2 minutes on 2 cores); later ones reuse node_modules/.cache.
     const pi = buildDeb({ root: ROOT, outDir: mkdtempSync(join(tmpdir(), 'xia-debarm-')), arch: 'arm64', log: () => {} });
     expect(pi).toMatch(/_arm64\.deb$/);
-    const natives = sh('dpkg-deb', ['-c', pi]).split('\n').filter((l) => l.endsWith('.node')).map((l) => l.split(/\s+/).at(-1));
-    expect(natives).toEqual(['./usr/lib/xmpp-iot-agent/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node']);
-  }, 120_000);
+    expect(sh('dpkg-deb', ['-f', pi, 'Depends']).trim()).toMatch(DEPENDS);
+    const natives = sh('dpkg-deb', ['-c', pi]).split('\n').filter((l) => l.endsWith('.node')).map((l) => l.split(/\s+/).at(-1)).sort();
+    expect(natives).toEqual([
+      './usr/lib/xmpp-iot-agent/node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node',
+      './usr/lib/xmpp-iot-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
+      './usr/lib/xmpp-iot-agent/node_modules/node-dht-sensor/build/Release/node_dht_sensor.node',
+    ]);
+    const x = mkdtempSync(join(tmpdir(), 'xia-debarmx-'));
+    sh('dpkg-deb', ['-x', pi, x]);
+    for (const n of natives) expect(elfMachine(join(x, n!)), n).toBe(ELF_MACHINE.arm64);
+    // Built against this Node's headers: the ABI its Depends promise.
+    expect(readFileSync(join(x, natives[1]!)).includes(`node_register_module_v${process.versions.modules}`)).toBe(true);
+    if (findBinary('lintian')) expect(spawnSync('lintian', ['--allow-root', pi], { encoding: 'utf8' }).stdout.trim()).toBe('');
+  }, 300_000);
 
   it.skipIf(!findBinary('lintian'))('is lintian-clean', () => {
     const r = spawnSync('lintian', ['--allow-root', deb], { encoding: 'utf8' });
@@ -133,7 +164,8 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
       const work = mkdtempSync(join(tmpdir(), 'xia-boot-'));
       writeFileSync(join(work, 'pw'), gw.password);
       chmodSync(join(work, 'pw'), 0o600);
-      writeFileSync(join(work, 'agent.yaml'), agentYaml({ account: gw, owners: [o.jid] }).replace(/^xmpp:\n/, 'xmpp:\n  password_file: pw\n'));
+      // The state lives where the package puts it (the unit's StateDirectory; postinst creates it for the service user).
+      writeFileSync(join(work, 'agent.yaml'), agentYaml({ account: gw, owners: [o.jid], stateDir: '/var/lib/xmpp-iot-agent' }).replace(/^xmpp:\n/, 'xmpp:\n  password_file: pw\n'));
       const img = makeImage(work, '#cloud-config\n');
       const made = spawnSync(process.execPath, [join(ROOT, 'dist/cli.js'), 'image', '--image', img, '--config', join(work, 'agent.yaml'), '--deb', deb], { encoding: 'utf8' });
       expect(made.status, made.stderr).toBe(0);
@@ -162,6 +194,7 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
         const p = await owner.waitFor((st) => st.name === 'presence' && st.attrs.from === `${gw.jid}/agent` && !st.attrs.type, 20_000, 'the gateway online');
         expect(p.getChildText('status')).toMatch(/^temperature .* · fan off$/);
         expect(await owner.chat(`${gw.jid}/agent`, 'fan on')).toBe('fan → on ✓');
+        expect(statSync('/var/lib/xmpp-iot-agent/agent.db').uid).not.toBe(0); // written by the service user
       } finally {
         agent?.kill('SIGTERM');
         await owner.stop();

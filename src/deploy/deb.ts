@@ -7,6 +7,7 @@ import { chmodSync, closeSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdt
 import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import { join, resolve } from 'node:path';
+import { knownArch, stageNative } from './native.js';
 
 const NAME = 'xmpp-iot-agent';
 
@@ -25,66 +26,18 @@ function sizeKb(dir: string): number {
   return Math.ceil(total / 1024);
 }
 
-/** Debian architecture → the prebuild directory and file markers that serve it (glibc only). */
-const PREBUILDS: Record<string, { dir: string; files: RegExp }> = {
-  arm64: { dir: 'linux-arm64', files: /armv8\.glibc\.node$|^[^.]+\.glibc\.node$/ },
-  armhf: { dir: 'linux-arm', files: /armv[67]\.glibc\.node$/ },
-  amd64: { dir: 'linux-x64', files: /glibc\.node$/ },
-};
+/** Linters' and npm's own dotfiles, which some tarballs carry and lintian rejects in a binary package. */
+const DEV_DOTFILES = /^\.(npmignore|eslintrc(\.\w+)?|jshintrc|gitignore|gitattributes|travis\.yml)$/;
 
 /**
- * Keep only the native addon prebuilds for `arch` (glibc); report whether any
- * native code remains, which makes the package architecture-specific.
+ * npm tarballs are careless: drop their development dotfiles; scripts (#!)
+ * executable, native objects as they are, everything else 0644.
  */
-function pruneNative(dir: string, arch: string): boolean {
-  let native = false;
+function normaliseFiles(dir: string): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, entry.name);
-    if (entry.isDirectory() && entry.name === 'prebuilds') {
-      const want = PREBUILDS[arch];
-      if (!want) throw new Error(`no prebuilt native addons known for architecture ${arch}`);
-      for (const platform of readdirSync(p)) {
-        if (platform !== want.dir) rmSync(join(p, platform), { recursive: true, force: true });
-        else for (const f of readdirSync(join(p, platform))) if (!want.files.test(f)) rmSync(join(p, platform, f));
-      }
-      native = true;
-    } else if (entry.isDirectory()) {
-      if (pruneNative(p, arch)) native = true;
-    } else if (entry.isFile() && entry.name.endsWith('.node')) {
-      native = true;
-    }
-  }
-  return native;
-}
-
-/** node-gyp leaves its whole build tree; keep only build/Release/*.node, stripped and not executable. */
-function tidyNativeBuilds(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const p = join(dir, entry.name);
-    const release = join(p, 'build', 'Release');
-    if (entry.name !== 'build' && existsSync(release)) {
-      const addons = readdirSync(release).filter((f) => f.endsWith('.node'));
-      const keep = mkdtempSync(join(tmpdir(), 'xia-addon-'));
-      for (const a of addons) copyFileSync(join(release, a), join(keep, a));
-      rmSync(join(p, 'build'), { recursive: true, force: true });
-      mkdirSync(release, { recursive: true });
-      for (const a of addons) {
-        copyFileSync(join(keep, a), join(release, a));
-        execFileSync('strip', ['--strip-unneeded', join(release, a)]);
-        chmodSync(join(release, a), 0o644);
-      }
-      rmSync(keep, { recursive: true, force: true });
-    }
-    tidyNativeBuilds(p);
-  }
-}
-
-/** Scripts (#!) executable, native objects as they are, everything else 0644: npm tarballs are careless with modes. */
-function normaliseModes(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, entry.name);
-    if (entry.isDirectory()) normaliseModes(p);
+    if (entry.isDirectory()) normaliseFiles(p);
+    else if (entry.isFile() && DEV_DOTFILES.test(entry.name)) rmSync(p);
     else if (entry.isFile() && entry.name.endsWith('.node')) chmodSync(p, 0o644);
     else if (entry.isFile()) {
       const head = Buffer.alloc(2);
@@ -120,11 +73,11 @@ export function buildDeb(opts: DebOptions): string {
     copyFileSync(join(root, 'package-lock.json'), join(lib, 'package-lock.json'));
     const host = execFileSync('dpkg', ['--print-architecture']).toString().trim();
     const target = opts.arch ?? host;
-    // Optional native modules (node-dht-sensor) compile for the build machine: only ship them to the same architecture.
-    // Cross builds run no install scripts (they would compile for this machine) and rely on prebuilds.
-    const omit = target === host ? ['--omit=dev'] : ['--omit=dev', '--omit=optional', '--ignore-scripts'];
-    log(`installing production dependencies${target === host ? '' : ' (without optional native modules: install node-dht-sensor on the Pi if you use a DHT)'}`);
-    execFileSync('npm', ['ci', ...omit, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: lib, stdio: ['ignore', 'ignore', 'inherit'] });
+    if (!knownArch(target)) throw new Error(`unknown architecture ${target}: arm64, armhf or amd64`);
+    // No install scripts: they would compile for this machine. stageNative gives each addon its target's build.
+    log(`installing production dependencies for ${target}`);
+    execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: lib, stdio: ['ignore', 'ignore', 'inherit'] });
+    const native = stageNative({ root, lib, arch: target, host, log });
     rmSync(join(lib, 'package-lock.json'));
     chmodSync(join(lib, 'dist', 'cli.js'), 0o755);
 
@@ -144,9 +97,8 @@ export function buildDeb(opts: DebOptions): string {
     mkdirSync(man, { recursive: true });
     writeFileSync(join(man, `${NAME}.1.gz`), gzipSync(readFileSync(join(root, 'deploy/debian', `${NAME}.1`)), { level: 9 }));
 
-    const arch = pruneNative(join(lib, 'node_modules'), target) ? target : 'all';
-    tidyNativeBuilds(join(lib, 'node_modules'));
-    normaliseModes(join(lib, 'node_modules'));
+    const arch = native.arch;
+    normaliseFiles(join(lib, 'node_modules'));
     const installed = sizeKb(stage);
     const debian = join(stage, 'DEBIAN');
     mkdirSync(debian);
@@ -157,7 +109,7 @@ Version: ${pkg.version}
 Architecture: ${arch}
 Maintainer: xmpp-iot-agent developers <maintainers@xmpp-iot-agent.invalid>
 Installed-Size: ${installed}
-Depends: nodejs (>= 20), adduser${arch === 'all' ? '' : ', libc6, libstdc++6'}
+Depends: ${[...native.nodeDepends, 'adduser', ...native.libDepends].join(', ')}
 Section: net
 Priority: optional
 Description: XMPP agent for Raspberry Pi gateways
