@@ -24,6 +24,12 @@ function deps() {
   const marker = join(modules, '.package-lock.json');
   const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
   if (!existsSync(modules) || stale) {
+    // better-sqlite3 compiles its addon when no prebuilt one can be fetched: make sure the compiler is there first.
+    debianPackages([
+      [() => onPath('make'), 'make'],
+      [() => onPath('g++'), 'g++'],
+      [() => onPath('python3'), 'python3'],
+    ]);
     say('installing npm packages (npm ci)');
     const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
     if (r.status !== 0) {
