@@ -221,3 +221,53 @@ describe('secrets', () => {
     expect(all).not.toContain(Buffer.from(a.account.password).toString('base64'));
   });
 });
+
+describe('a server that asks us to wait', () => {
+  it('holds presence back after an error of type wait, and still answers an owner at once', async () => {
+    const o = await account('alice');
+    const a = track(await startAgent({ owners: [o.jid], devices: `  - { id: temperature, driver: simulated, type: number, unit: "°C", initial: 20, interval: 1h }\n  - { id: fan, driver: simulated, type: boolean, writable: true }\n`, extra: 'presence:\n  min_interval: 0s\n' }));
+    const owner = await peer(o);
+    try {
+      await owner.send(xml('message', { type: 'error', to: a.fullJid }, xml('error', { type: 'wait' }, xml('resource-constraint', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' }))));
+      const deadline = Date.now() + 5000;
+      while (a.agent.session.stats.slowDowns === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(a.agent.session.stats.slowDowns).toBe(1);
+      expect(a.agent.session.slowedUntil).toBeGreaterThan(0);
+      const sent = a.agent.reporter.stats.presencesSent;
+      a.agent.devices.report('temperature', 25);
+      expect(a.agent.reporter.stats.heldBack).toBeGreaterThan(0);
+      expect(a.agent.reporter.stats.presencesSent).toBe(sent);
+      // A person's command is not optional traffic.
+      expect(await owner.chat(a.fullJid, 'fan on')).toBe('fan → on ✓');
+      expect(a.agent.reporter.stats.presencesSent).toBe(sent + 1);
+    } finally {
+      await owner.stop();
+    }
+  });
+
+  it('waits at least 30 s before reconnecting after a resource-constraint stream error', async () => {
+    const fake = net.createServer((sock) => {
+      sock.on('error', () => {});
+      sock.on('data', (d) => {
+        if (!d.toString().includes('<stream:stream')) return;
+        sock.write(
+          `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x' from='iot.test' version='1.0'>` +
+            `<stream:error><resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`,
+        );
+        sock.end();
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+    const port = (fake.address() as net.AddressInfo).port;
+    try {
+      const a = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, waitOnline: false, reconnectMax: '5m' }));
+      const deadline = Date.now() + 5000;
+      const delays = (): number[] => a.logs.map((l) => JSON.parse(l) as { msg: string; inMs?: number }).filter((l) => l.msg === 'reconnecting').map((l) => l.inMs!);
+      while (delays().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(delays()[0]).toBeGreaterThanOrEqual(30_000);
+      expect(a.agent.session.stats.slowDowns).toBe(1);
+    } finally {
+      fake.close();
+    }
+  });
+});

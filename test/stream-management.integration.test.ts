@@ -3,6 +3,7 @@
 // resume after a server restart re-sending exactly what the server never got.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -161,5 +162,85 @@ describe('XEP-0198 across a server restart', () => {
     expect(s.sm.stats.enabled).toBe(2);
     expect(fails).toEqual([]);
     expect(lost).toEqual([]); // the server's h covered everything: nothing to re-send, nothing duplicated
+  });
+});
+
+/**
+ * A minimal XMPP server over direct TLS (the suite's certificate) that logs in
+ * anyone with PLAIN, binds, and enables stream management with a location.
+ * Prosody never sends one, so this is the only way to see the agent honour it.
+ */
+function fakeServer(opts: { location?: () => string; onResume?: (el: string) => void }) {
+  const dirOf = server().caFile.replace(/\/[^/]+$/, '');
+  const cert = readFileSync(server().caFile);
+  const key = readFileSync(`${dirOf}/${server().domain}.key`);
+  const sockets = new Set<tls.TLSSocket>();
+  const srv = tls.createServer({ cert, key }, (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    let authed = false;
+    const header = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='s' from='${server().domain}' version='1.0'>`;
+    sock.on('data', (d) => {
+      const text = d.toString();
+      if (text.includes('<stream:stream')) {
+        sock.write(
+          header +
+            (authed
+              ? `<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/><sm xmlns='urn:xmpp:sm:3'/></stream:features>`
+              : `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`),
+        );
+      }
+      if (text.includes('<auth')) {
+        authed = true;
+        sock.write(`<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`);
+      }
+      const resume = /<resume[^>]*>/.exec(text);
+      if (resume) {
+        opts.onResume?.(resume[0]);
+        sock.write(`<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`);
+      }
+      const bind = /<iq[^>]*id="([^"]+)"[^>]*>\s*<bind/.exec(text) ?? /<iq[^>]*id='([^']+)'[^>]*>\s*<bind/.exec(text);
+      if (bind) sock.write(`<iq type='result' id='${bind[1]}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>gw@${server().domain}/gw</jid></bind></iq>`);
+      if (text.includes('<enable')) {
+        const loc = opts.location?.();
+        sock.write(`<enabled xmlns='urn:xmpp:sm:3' id='stream-1' resume='true' max='60'${loc ? ` location='${loc}'` : ''}/>`);
+      }
+      const ping = /<iq[^>]*id="([^"]+)"[^>]*type="get"/.exec(text);
+      if (ping && !bind) sock.write(`<iq type='result' id='${ping[1]}'/>`);
+    });
+  });
+  return {
+    listen: () => new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as { port: number }).port))),
+    dropAll: () => sockets.forEach((s) => s.destroy()),
+    close: () => {
+      sockets.forEach((s) => s.destroy());
+      srv.close();
+    },
+  };
+}
+
+describe('XEP-0198 location', () => {
+  it('goes back to the location the server named to resume, then to its usual service when that refuses', async () => {
+    const resumes: string[] = [];
+    let secondPort = 0;
+    const first = fakeServer({ location: () => `127.0.0.1:${secondPort}` });
+    const second = fakeServer({ onResume: (el) => resumes.push(el) });
+    const firstPort = await first.listen();
+    secondPort = await second.listen();
+    try {
+      const { s } = session({ user: 'gw', jid: `gw@${server().domain}`, password: 'x' }, { service: `xmpps://127.0.0.1:${firstPort}` });
+      s.start();
+      await online(s);
+      expect(s.sm.location).toBe(`127.0.0.1:${secondPort}`);
+      first.dropAll();
+      // The location takes the resume (and refuses it here); the session carries on with a new stream there.
+      expect(await online(s)).toBe(false);
+      expect(resumes).toHaveLength(1);
+      expect(resumes[0]).toMatch(/previd=["']stream-1["']/);
+    } finally {
+      first.close();
+      second.close();
+    }
   });
 });

@@ -157,5 +157,6 @@ describe('stream management rules', () => {
     expect(locationService('xmpp2.example.org:5223')).toBe('xmpp://xmpp2.example.org:5223');
     expect(locationService('xmpp2.example.org')).toBe('xmpp://xmpp2.example.org:5222');
     expect(locationService('[2001:db8::1]:5223')).toBe('xmpp://[2001:db8::1]:5223');
+    expect(locationService('xmpp2.example.org', 'xmpps://xmpp.example.org:5223')).toBe('xmpps://xmpp2.example.org:5223');
   });
 });

@@ -111,6 +111,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private reconnectFloorMs = 0;
   private slowUntil = 0;
   private slowStep = 0;
+  /** The next connect goes to the server's XEP-0198 location (once per lost stream). */
+  private tryLocation = false;
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -201,6 +203,7 @@ export class Session extends EventEmitter<SessionEvents> {
       clearTimeout(this.loginTimer);
       clearTimeout(this.stableTimer);
       this.sm.disconnected();
+      if (this.state === 'online') this.tryLocation = this.sm.location !== undefined;
       this.failBarrier();
       const wasOnline = this.state === 'online';
       if (this.state !== 'stopped' && this.state !== 'failed') this.state = 'offline';
@@ -397,7 +400,8 @@ export class Session extends EventEmitter<SessionEvents> {
     }, LOGIN_TIMEOUT_MS);
     const { domain, lang } = this.entity.options;
     // A resumable stream goes back where the server said it lives (XEP-0198 location); once, then the usual service.
-    const location = this.sm.canResume() && this.sm.location && this.attempt % 2 === 1 ? locationService(this.sm.location) : undefined;
+    const location = this.tryLocation && this.sm.canResume() && this.sm.location ? locationService(this.sm.location, this.entity.options.service) : undefined;
+    this.tryLocation = false;
     const service = location ?? this.entity.options.service;
     try {
       await this.entity.connect(service);
@@ -412,9 +416,10 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 }
 
-/** XEP-0198 location is host:port (IPv6 in brackets); make it a service our transports take. */
-export function locationService(location: string): string {
+/** XEP-0198 location is host:port (IPv6 in brackets); make it a service our transports take, keeping how we connect now (STARTTLS or direct TLS). */
+export function locationService(location: string, current?: string): string {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(location.trim());
   if (!m) return location;
-  return `xmpp://${m[1]}:${m[2] ?? '5222'}`;
+  const direct = current?.startsWith('xmpps://') ?? false;
+  return `${direct ? 'xmpps' : 'xmpp'}://${m[1]}:${m[2] ?? (direct ? '5223' : '5222')}`;
 }

@@ -145,6 +145,8 @@ export interface AgentSpec {
   caFile?: string | null;
   /** The agent's state_dir (outbox, history); default: a fresh temporary one. */
   stateDir?: string;
+  /** xmpp.reconnect.max_delay; default 1s (tests want quick retries). */
+  reconnectMax?: string;
 }
 
 export function agentYaml(a: AgentSpec & { account: Account }): string {
@@ -156,7 +158,7 @@ export function agentYaml(a: AgentSpec & { account: Account }): string {
   service: ${a.service ?? `xmpp://127.0.0.1:${s.port}`}
 ${ca ? `  tls:\n    ca_file: ${ca}\n` : ''}  reconnect:
     initial_delay: 100ms
-    max_delay: 1s
+    max_delay: ${a.reconnectMax ?? '1s'}
 ${a.xmpp ?? ''}mdns:
   enabled: false
 state_dir: ${a.stateDir ?? mkdtempSync(join(tmpdir(), 'xia-state-'))}
