@@ -16,10 +16,10 @@ import { backoff } from './backoff.js';
 import { sasl, type AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
 import { directTls, starttls, tcpSocketOf } from './tls.js';
-import { NS_SM, stamped, StreamManagement, type Receipt, type Unacked } from './stream-management.js';
-import { serverSlowDown } from './throttle.js';
-
-const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
+import { stamped, StreamManagement, type Receipt, type Unacked } from './stream-management.js';
+import { establishment } from './establish.js';
+import { serverSlowDown, Throttle } from './throttle.js';
+import { PingBarrier } from './barrier.js';
 
 /** How long stop() waits for the server to close the stream. */
 const STOP_GRACE_MS = 1500;
@@ -104,13 +104,11 @@ export class Session extends EventEmitter<SessionEvents> {
   private attempt = 0;
   /** Messages without a receipt that a lost stream took with it: sent again, stamped, once online. */
   private resend: Unacked[] = [];
-  /** Receipts waiting for a ping round trip (servers without XEP-0198). */
-  private barrier: Receipt[] = [];
-  private barrierTimer?: NodeJS.Timeout;
+  /** Receipts for servers without XEP-0198: a ping round trip stands in for the ack. */
+  private readonly barrier: PingBarrier;
   /** A stream error asking us to back off sets a floor under the next reconnect delay. */
   private reconnectFloorMs = 0;
-  private slowUntil = 0;
-  private slowStep = 0;
+  private readonly throttle = new Throttle();
   /** The next connect goes to the server's XEP-0198 location (once per lost stream). */
   private tryLocation = false;
 
@@ -132,6 +130,7 @@ export class Session extends EventEmitter<SessionEvents> {
     entity.on('element', (el: Element) => this.sm.inboundElement(el));
     entity.beforeSend = (el) => this.sm.outbound(el);
     this.sm.on('lost', (items) => this.onLost(items));
+    this.barrier = new PingBarrier(() => this.request(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 30_000));
 
     tcp({ entity });
     const tlsSettings = { servername: domain, ca: opts.ca };
@@ -154,24 +153,15 @@ export class Session extends EventEmitter<SessionEvents> {
         this.log.debug('authenticated', { mechanism: r.mechanism, cachedKey: !r.derived });
       },
     });
-    // Resume (XEP-0198) before binding; bind; enable; only then online.
-    streamFeatures.use('bind', NS_BIND, async ({ stanza: features }: { stanza: Element }) => {
-      const smOffered = smOpts.enabled && features.getChild('sm', NS_SM) !== undefined;
-      if (smOffered && this.sm.canResume()) {
-        if (await this.sm.resume()) {
-          entity._jid(this.sm.jid!);
-          entity._ready(true);
-          this.becomeOnline(this.sm.jid!, true);
-          return;
-        }
-      } else if (!this.sm.canResume()) {
-        this.sm.lose();
-      }
-      const bound = await this.iqCaller.set(xml('bind', { xmlns: NS_BIND }, xml('resource', {}, opts.resource)));
-      const jid = bound.getChildText('jid') ?? `${opts.jid}/${opts.resource}`;
-      entity._jid(jid);
-      if (smOffered) await this.sm.enable(jid);
-      entity._ready(false); // emits online → becomeOnline
+    establishment({
+      streamFeatures,
+      iqCaller: this.iqCaller,
+      entity,
+      sm: this.sm,
+      useSm: smOpts.enabled,
+      resource: opts.resource,
+      fallbackJid: `${opts.jid}/${opts.resource}`,
+      onResumed: (jid) => this.becomeOnline(jid, true),
     });
 
     // Stanzas that no earlier layer (IQ replies to our requests) consumed.
@@ -204,7 +194,7 @@ export class Session extends EventEmitter<SessionEvents> {
       clearTimeout(this.stableTimer);
       this.sm.disconnected();
       if (this.state === 'online') this.tryLocation = this.sm.location !== undefined;
-      this.failBarrier();
+      this.barrier.failAll();
       const wasOnline = this.state === 'online';
       if (this.state !== 'stopped' && this.state !== 'failed') this.state = 'offline';
       if (wasOnline) {
@@ -244,21 +234,19 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!this.online) throw new Error('not connected');
     if (receipt && this.sm.active) this.sm.track(stanza, receipt);
     await this.entity.send(stanza);
-    if (receipt && !this.sm.active) this.awaitBarrier(receipt);
+    if (receipt && !this.sm.active) this.barrier.add(receipt);
   }
 
   /** Until when the server asked us to hold back optional traffic (ms since epoch; 0 = not asked). */
   get slowedUntil(): number {
-    return this.slowUntil > Date.now() ? this.slowUntil : 0;
+    return this.throttle.until();
   }
 
   /** The server answered with resource-constraint or wait: back off optional traffic, doubling up to 5 minutes. */
   slowDown(): void {
-    const now = Date.now();
-    this.slowStep = now < this.slowUntil + 60_000 ? Math.min(this.slowStep * 2 || 5_000, 300_000) : 5_000;
-    this.slowUntil = now + this.slowStep;
+    const forMs = this.throttle.hit();
     this.stats.slowDowns++;
-    this.log.warn('the server asked us to slow down', { forMs: this.slowStep });
+    this.log.warn('the server asked us to slow down', { forMs });
   }
 
   private becomeOnline(jid: string, resumed: boolean): void {
@@ -292,34 +280,6 @@ export class Session extends EventEmitter<SessionEvents> {
     for (const item of items) if (item.stanza.name === 'message') this.resend.push(item);
     // Keep the re-send list as bounded as the queue it came from.
     if (this.resend.length > this.sm.maxQueue) this.resend.splice(0, this.resend.length - this.sm.maxQueue);
-  }
-
-  /** Without XEP-0198: an answered ping proves the server processed everything sent before it. */
-  private awaitBarrier(receipt: Receipt): void {
-    this.barrier.push(receipt);
-    if (this.barrierTimer) return;
-    this.barrierTimer = setTimeout(() => {
-      this.barrierTimer = undefined;
-      const waiting = this.barrier;
-      this.barrier = [];
-      const [, domain] = this.opts.jid.split('@') as [string, string];
-      this.request(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), 30_000).then(
-        () => waiting.forEach((r) => r.onAck()),
-        (err: Error) => {
-          // An error reply still went through the same stream after our stanzas.
-          if (err.name === 'StanzaError') waiting.forEach((r) => r.onAck());
-          else waiting.forEach((r) => r.onFail());
-        },
-      );
-    }, 0);
-  }
-
-  private failBarrier(): void {
-    clearTimeout(this.barrierTimer);
-    this.barrierTimer = undefined;
-    const waiting = this.barrier;
-    this.barrier = [];
-    waiting.forEach((r) => r.onFail());
   }
 
   /** Send an IQ and wait for its result (rejects with the StanzaError on type=error). */

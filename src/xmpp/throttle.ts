@@ -13,3 +13,24 @@ export function serverSlowDown(stanza: Element): boolean {
   if (!error) return false;
   return error.attrs.type === 'wait' || error.getChild('resource-constraint', NS_STANZAS) !== undefined;
 }
+
+/** How long optional traffic waits: 5 s on the first "wait", doubling while the server keeps saying it, up to 5 min. */
+export class Throttle {
+  private untilMs = 0;
+  private stepMs = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** The server said wait; returns how long we now hold back. */
+  hit(): number {
+    const now = this.now();
+    this.stepMs = now < this.untilMs + 60_000 ? Math.min(this.stepMs * 2 || 5_000, 300_000) : 5_000;
+    this.untilMs = now + this.stepMs;
+    return this.stepMs;
+  }
+
+  /** Until when to hold back (ms since epoch), or 0. */
+  until(): number {
+    return this.untilMs > this.now() ? this.untilMs : 0;
+  }
+}
