@@ -77,6 +77,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.components.push({ name: 'state store', start: () => {}, stop: () => store.close() });
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
+    // Before the drivers, so that their first readings are stored too.
+    this.components.push(recorder({ devices: this.devices, history: store.history, clock, intervalMs: config.store.history.intervalMs, log: storeLog }));
     const configured = new Set(config.devices.map((d) => d.id));
     const context = (name: string): DriverContext => ({
       report: (id, value, at) => this.devices.report(id, value, at),
@@ -188,7 +190,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // Alarms first: their listener must see a reading before the reporter does.
     this.courier = courier({ outbox: store.outbox, session: this.session, log: log.child('outbox') });
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
-    const history = recorder({ devices: this.devices, history: store.history, clock, intervalMs: config.store.history.intervalMs, log: storeLog });
+
     this.reporter = reporter({
       devices: this.devices,
       session: this.session,
@@ -201,7 +203,6 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // Started in this order, stopped in reverse: the reporter says goodbye
     // (unavailable presence) while the session is still up.
     this.components.push(
-      history,
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
       this.courier,
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
