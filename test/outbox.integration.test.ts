@@ -43,10 +43,11 @@ afterAll(async () => {
 });
 
 /** An owner on the private server: our own Session (it resumes and reconnects like a phone would). */
+let phones = 0;
 async function owner(server: Prosody): Promise<{ bodies: () => string[]; messages: Element[]; session: Session }> {
   const s = new Session({
     jid: `alice@${server.domain}`,
-    resource: 'phone',
+    resource: `phone-${++phones}`, // two sessions on one resource would throw each other off, over and over
     password: 'alice-secret',
     service: server.service,
     ca: readFileSync(server.caFile, 'utf8'),

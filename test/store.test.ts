@@ -3,8 +3,8 @@
 // checked by copying the files aside (what a crash would leave behind), since
 // the store's exclusive lock keeps every other connection out while it is open.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -286,10 +286,23 @@ describe('opening', () => {
     expect(err.message).toMatch(/not a directory/);
   });
 
-  it.skipIf(process.getuid?.() === 0)('names a state dir it may not write to (not testable as root)', () => {
-    const dir = tempDir();
+  it('names a state dir it may not write to', () => {
+    const parent = tempDir();
+    const dir = join(parent, 'state');
+    mkdirSync(dir);
     chmodSync(dir, 0o500);
-    const err = thrown(() => open(dir));
+    if (process.getuid?.() !== 0) {
+      const err = thrown(() => open(dir));
+      expect(err.message).toContain(dir);
+      expect(err.message).toMatch(/permission denied|EACCES/i);
+      return;
+    }
+    // Root writes anywhere: ask as the unprivileged user a service would run as.
+    chmodSync(parent, 0o755); // our own temp dir, so that nobody can reach the state dir inside it
+    const script = `import('${join(__dirname, '..', 'dist', 'store', 'db.js')}').then((m) => { try { m.openStore({ dir: process.argv[1] }); console.log('opened'); } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); } })`;
+    const out = execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script, dir], { encoding: 'utf8' });
+    const err = JSON.parse(out) as { name: string; message: string };
+    expect(err.name).toBe('StoreError');
     expect(err.message).toContain(dir);
     expect(err.message).toMatch(/permission denied|EACCES/i);
   });
