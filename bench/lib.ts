@@ -37,6 +37,14 @@ export function cpuSecondsOf(pid: number): number {
 export function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.on('error', () => {});
+  // Keep the last lines it wrote, and show them if it dies on its own: a benchmark must not hide a crash.
+  let tail = '';
+  const keep = (d: Buffer): void => void (tail = (tail + d.toString()).slice(-4000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  child.on('exit', (code, signal) => {
+    if (code !== 0 && code !== null && signal === null) process.stderr.write(`[bench] ${cmd} ${args.join(' ')} exited ${code}:\n${tail}\n`);
+  });
   return child;
 }
 
