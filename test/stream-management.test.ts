@@ -12,11 +12,13 @@ import { locationService } from '../src/xmpp/session.js';
 function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number }> = {}) {
   const written: Element[] = [];
   let drops = 0;
-  const sm = new StreamManagement({
-    write: async (el) => {
-      written.push(el);
-      if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') sm.outbound(el);
-    },
+  // Written the way Session writes: stanzas pass through outbound() on their way out.
+  const write = async (el: Element): Promise<void> => {
+    written.push(el);
+    if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') sm.outbound(el);
+  };
+  const sm: StreamManagement = new StreamManagement({
+    write,
     drop: () => drops++,
     log: createLogger(createSink('error', () => {})),
     requestEvery: o.requestEvery ?? 100,
@@ -32,20 +34,10 @@ function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeout
   };
   const send = (el: Element, receipt?: { onAck(): void; onFail(): void }): Promise<void> => {
     if (receipt) sm.track(el, receipt);
-    return sm.opts_write(el);
+    return write(el);
   };
   return { sm, written, drops: () => drops, server, enable, send };
 }
-
-// The harness reaches the private write through a small shim so that tests send the way Session does.
-declare module '../src/xmpp/stream-management.js' {
-  interface StreamManagement {
-    opts_write(el: Element): Promise<void>;
-  }
-}
-StreamManagement.prototype.opts_write = function (this: StreamManagement, el: Element) {
-  return (this as unknown as { opts: { write(e: Element): Promise<void> } }).opts.write(el);
-};
 
 afterEach(() => vi.useRealTimers());
 
