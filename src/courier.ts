@@ -10,8 +10,8 @@ import type { Element } from 'ltx';
 import type { Logger } from './log.js';
 import type { Outbox, OutboxItem, OutboxKind } from './store/outbox.js';
 import type { Receipt } from './xmpp/stream-management.js';
+import { withDelay } from './xep/delay.js';
 
-const NS_DELAY = 'urn:xmpp:delay';
 /** Sent later than this after it was written, a message carries its original time. */
 const LATE_MS = 5_000;
 
@@ -53,10 +53,7 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
     );
     // Stamped when it waited: written before this session came online, tried before, or simply late.
     const waited = item.attempts > 0 || item.createdAt < (session.stats.onlineSince ?? Infinity) || now() - item.createdAt > LATE_MS;
-    if (waited) {
-      m.append(xml('delay', { xmlns: NS_DELAY, stamp: new Date(item.createdAt).toISOString(), ...(session.jid ? { from: session.jid } : {}) }));
-    }
-    return m;
+    return waited ? withDelay(m, item.createdAt, session.jid) : m;
   };
 
   const pump = (): void => {

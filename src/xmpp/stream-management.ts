@@ -10,9 +10,9 @@ import { EventEmitter } from 'node:events';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Logger } from '../log.js';
+import { withDelay } from '../xep/delay.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
-const NS_DELAY = 'urn:xmpp:delay';
 
 /** Called once per stanza: acknowledged by the server, or lost with the stream (a failed resume). */
 export interface Receipt {
@@ -345,9 +345,5 @@ export class StreamManagement extends EventEmitter<SmEvents> {
 
 /** A message sent again carries when it was first meant to go (XEP-0203). */
 export function stamped(item: Pick<Unacked, 'stanza' | 'sentAt'>, from?: string): Element {
-  const s = item.stanza;
-  if (s.name === 'message' && !s.getChild('delay', NS_DELAY)) {
-    s.append(xml('delay', { xmlns: NS_DELAY, stamp: new Date(item.sentAt).toISOString(), ...(from ? { from } : {}) }));
-  }
-  return s;
+  return withDelay(item.stanza, item.sentAt, from);
 }
