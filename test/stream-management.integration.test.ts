@@ -165,6 +165,46 @@ describe('XEP-0198 across a server restart', () => {
   });
 });
 
+describe('XEP-0198 after a server crash', () => {
+  let own: Prosody | undefined;
+  let dir = '';
+  afterAll(async () => {
+    await own?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('re-sends, stamped, a reply the crashed server never processed; a receipted message is reported lost to its owner instead', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'xia-sm-crash-'));
+    own = await startProsody({ dir });
+    await own.register('gw', 'gw-secret');
+    await own.register('alice', 'alice-secret');
+    const { s } = session({ user: 'gw', jid: `gw@${own.domain}`, password: 'gw-secret' }, { service: own.service, ca: own.caFile });
+    s.start();
+    await online(s);
+    // Frozen, then killed: what we write now sits unread in its socket and dies with it.
+    process.kill(own.pid()!, 'SIGSTOP');
+    const fails: string[] = [];
+    const sentAt = Date.now();
+    await s.send(xml('message', { to: `alice@${own.domain}`, type: 'chat', id: 'reply-1' }, xml('body', {}, 'fan → on ✓')));
+    await s.send(xml('message', { to: `alice@${own.domain}`, type: 'chat', id: 'alarm-1' }, xml('body', {}, 'alarm')), { onAck: () => {}, onFail: () => fails.push('alarm-1') });
+    await own.restart({ hard: true });
+    expect(await online(s)).toBe(false);
+    expect(s.sm.stats.resumeFailed).toBe(1);
+    expect(fails).toEqual(['alarm-1']); // its owner (the outbox) sends it again from disk
+    await until(() => s.stats.resent === 1, 'the reply sent again');
+    // Alice comes online and finds the reply in offline storage, stamped with when it was first sent.
+    const alice = session({ user: 'alice', jid: `alice@${own.domain}`, password: 'alice-secret' }, { service: own.service, ca: own.caFile });
+    alice.s.on('online', () => void alice.s.send(xml('presence')).catch(() => {}));
+    alice.s.start();
+    await until(() => alice.stanzas.some((st) => st.attrs.id === 'reply-1'), 'the reply at alice');
+    const got = alice.stanzas.filter((st) => st.attrs.id === 'reply-1');
+    expect(got).toHaveLength(1);
+    const stamp = got[0]!.getChildren('delay').find((d) => d.attrs.from?.startsWith(`gw@${own!.domain}`));
+    expect(Math.abs(Date.parse(stamp?.attrs.stamp ?? '') - sentAt)).toBeLessThan(2_000);
+    expect(alice.stanzas.some((st) => st.attrs.id === 'alarm-1')).toBe(false); // only the outbox may send that one again
+  });
+});
+
 /**
  * A minimal XMPP server over direct TLS (the suite's certificate) that logs in
  * anyone with PLAIN, binds, and enables stream management with a location.
