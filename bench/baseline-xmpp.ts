@@ -1,7 +1,7 @@
 // Baseline: the smallest gateway agent one would write with the stock
 // @xmpp/client: log in, send presence with a status, answer ping (built in)
 // and software version. `--native` swaps in native-PBKDF2 SCRAM.
-//   node dist-bench/bench/baseline-xmpp.js JID PASSWORD SERVICE [--native]
+//   node dist-tools/bench/baseline-xmpp.js JID PASSWORD SERVICE [--native]
 
 import { client, xml } from '@xmpp/client';
 import { nativeScramMechanism } from './native-scram.js';

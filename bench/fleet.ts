@@ -1,14 +1,14 @@
 // Fleet: N gateway sessions (the agent's own Session: TLS, SCRAM, bind,
 // presence) against one private Prosody. Reports time until all are online,
 // Prosody's RSS per gateway, and failures.
-//   node dist-bench/fleet.js [--agents N]     (built by npm run bench:fleet)
+//   node dist-tools/bench/fleet.js [--agents N]     (built by npm run bench:fleet)
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import xml from '@xmpp/xml';
-import { startProsody } from '../src/dev/prosody.js';
-import { silentLogger } from '../src/log.js';
+import { startProsody } from '../tools/dev/prosody.js';
+import { silentLogger } from '../src/runtime/log.js';
 import { Session } from '../src/xmpp/session.js';
 
 function rssKiB(pid: number, field = 'VmRSS'): number {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 import { Session } from '../src/xmpp/session.js';
 
 export function percentile(values: number[], p: number): number {

@@ -12,9 +12,9 @@ import StockScram from 'sasl-scram-sha-1';
 import { ScramClient } from '../src/xmpp/scram.js';
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import { DEMO_CHANNELS, FirmwareSim } from '../src/dev/firmware-sim.js';
-import { startProsody } from '../src/dev/prosody.js';
-import { ptyPair } from '../src/dev/pty.js';
+import { DEMO_CHANNELS, FirmwareSim } from '../tools/dev/firmware-sim.js';
+import { startProsody } from '../tools/dev/prosody.js';
+import { ptyPair } from '../tools/dev/pty.js';
 import { fleet } from './fleet.js';
 import { cpuSecondsOf, median, memoryOf, observer, percentile, round, start, stop, subscribe, type Memory } from './lib.js';
 import { wireBytes } from './wire.js';
@@ -53,8 +53,8 @@ interface Contender {
 }
 const contenders: Contender[] = [
   { name: 'xmpp-iot-agent', jid: agentAcc!.jid, cmd: () => { writeFileSync(join(dir, 'a.yaml'), agentYaml(EIGHT)); return [process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', join(dir, 'a.yaml')]]; } },
-  { name: '@xmpp/client (stock SCRAM)', jid: stockAcc!.jid, cmd: () => [process.execPath, [join(ROOT, 'dist-bench/bench/baseline-xmpp.js'), stockAcc!.jid, stockAcc!.password, service], { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile }] },
-  { name: '@xmpp/client (native PBKDF2)', jid: nativeAcc!.jid, cmd: () => [process.execPath, [join(ROOT, 'dist-bench/bench/baseline-xmpp.js'), nativeAcc!.jid, nativeAcc!.password, service, '--native'], { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile }] },
+  { name: '@xmpp/client (stock SCRAM)', jid: stockAcc!.jid, cmd: () => [process.execPath, [join(ROOT, 'dist-tools/bench/baseline-xmpp.js'), stockAcc!.jid, stockAcc!.password, service], { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile }] },
+  { name: '@xmpp/client (native PBKDF2)', jid: nativeAcc!.jid, cmd: () => [process.execPath, [join(ROOT, 'dist-tools/bench/baseline-xmpp.js'), nativeAcc!.jid, nativeAcc!.password, service, '--native'], { ...process.env, NODE_EXTRA_CA_CERTS: server.caFile }] },
   ...(hasSlix ? [{ name: 'slixmpp', jid: slixAcc!.jid, cmd: (): [string, string[]] => ['/usr/bin/python3', [join(ROOT, 'bench/baseline_slix.py'), slixAcc!.jid, slixAcc!.password, '127.0.0.1', String(server.port), server.caFile]] }] : []),
 ];
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Agent } from '../src/agent.js';
 import { loadConfigText } from '../src/config/load.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 import { round } from './lib.js';
 
 interface Sample {

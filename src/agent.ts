@@ -9,17 +9,17 @@ import { systemClock, type Clock } from './core/clock.js';
 import { Devices, type Value } from './core/devices.js';
 import { createDriver, lazyDriver } from './drivers/index.js';
 import type { Driver, DriverContext } from './drivers/driver.js';
-import type { Logger } from './log.js';
-import { reporter, type Reporter } from './reporter.js';
+import type { Logger } from './runtime/log.js';
+import { reporter, type Reporter } from './services/presence.js';
 import { chatHandler } from './chat/handler.js';
 import { Router } from './xmpp/router.js';
 import { roster } from './xmpp/roster.js';
 import { Session } from './xmpp/session.js';
 import { keepalive } from './xmpp/keepalive.js';
-import { lanAdvertising } from './discovery/lan.js';
-import { alerter } from './alerter.js';
-import { courier, type Courier } from './courier.js';
-import { recorder } from './recorder.js';
+import { lanAdvertising } from './services/lan-advert.js';
+import { alerter } from './services/alerter.js';
+import { courier, type Courier } from './services/courier.js';
+import { recorder } from './services/recorder.js';
 import { openStore, type Store } from './store/db.js';
 import { healthShow } from './core/format.js';
 import type { AuthError } from './xmpp/sasl.js';
@@ -30,7 +30,7 @@ import { controlForm, controlMessage, controlSet, NS_CONTROL } from './xep/contr
 import { NS_PING, ping } from './xep/ping.js';
 import { NS_SENSORDATA, sensorDataCancel, sensorDataRequest } from './xep/sensordata.js';
 import { NS_VERSION, version } from './xep/version.js';
-import { PRODUCT } from './version.js';
+import { PRODUCT } from './runtime/version.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -129,7 +129,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       );
       addDriver(device.id, driver, device.safe);
     }
-    for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge.js')).serialBridge(bridge)));
+    for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge/index.js')).serialBridge(bridge)));
 
     this.session = new Session({
       jid: self,

@@ -3,9 +3,9 @@
 
 import { Agent } from './agent.js';
 import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js';
-import { createLogger, createSink } from './log.js';
-import { PRODUCT } from './version.js';
-import { systemdNotifier } from './systemd.js';
+import { createLogger, createSink } from './runtime/log.js';
+import { PRODUCT } from './runtime/version.js';
+import { systemdNotifier } from './runtime/systemd.js';
 import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from './store/db.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { crc8, encode, LineSplitter, MAX_LINE, parseLine } from '../src/drivers/bridge-protocol.js';
+import { crc8, encode, LineSplitter, MAX_LINE, parseLine } from '../src/drivers/serial-bridge/protocol.js';
 
 const vectors = JSON.parse(readFileSync(join(__dirname, '..', 'firmware-bridge', 'vectors.json'), 'utf8')) as {
   valid: { line: string; frame: unknown }[];

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
-import { FirmwareSim, type SimChannel } from '../src/dev/firmware-sim.js';
-import { ptyPair, type PtyPair } from '../src/dev/pty.js';
-import type { BridgeStats } from '../src/drivers/serial-bridge.js';
-import { findBinary } from '../src/dev/prosody.js';
+import { FirmwareSim, type SimChannel } from '../tools/dev/firmware-sim.js';
+import { ptyPair, type PtyPair } from '../tools/dev/pty.js';
+import type { BridgeStats } from '../src/drivers/serial-bridge/index.js';
+import { findBinary } from '../tools/dev/prosody.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
 
 const CHANNELS = (): SimChannel[] => [

@@ -7,8 +7,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildDeb } from '../src/deploy/deb.js';
-import { findBinary } from '../src/dev/prosody.js';
+import { buildDeb } from '../tools/deploy/deb.js';
+import { findBinary } from '../tools/dev/prosody.js';
 import { extractBoot, imageTools, makeImage } from './helpers/image.js';
 import { account, agentYaml, peer, xml } from './helpers/peers.js';
 
@@ -84,7 +84,8 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
       expect(files).toContain(path);
     }
     expect(files).not.toMatch(/node_modules\/(vitest|typescript|@types)\//);
-    expect(files).not.toContain('/dist/dev/');
+    // Development tools (demo, private Prosody, firmware simulator, this builder) are not runtime code.
+    expect(files).not.toMatch(/demo\.js|prosody\.js|firmware-sim\.js|deb\.js|native\.js/);
     // Of node-gyp's build trees only the addons the agent loads; no test addon, no objects, no npm dotfiles.
     expect(files).not.toMatch(/\/build\/Release\/(obj|test_extension)|\.a$|\/\.npmignore$|\/\.eslintrc/m);
     const conffiles = mkdtempSync(join(tmpdir(), 'xia-ctl-'));

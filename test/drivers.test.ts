@@ -13,7 +13,7 @@ import type { Driver, DriverContext } from '../src/drivers/driver.js';
 import { ds18b20, parseW1Slave } from '../src/drivers/ds18b20.js';
 import { gpio, type GpioBackend } from '../src/drivers/gpio.js';
 import { parseTrace, replay } from '../src/drivers/replay.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 
 function device(raw: Record<string, unknown>): DeviceConfig {
   const { config, issues } = checkConfig({ xmpp: { jid: 'g@x.org', password: 'p' }, owners: ['a@x.org'], devices: [{ id: 'd', ...raw }] }, { hostname: 'pi' });

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { findBinary } from '../src/dev/prosody.js';
+import { findBinary } from '../tools/dev/prosody.js';
 import fc from 'fast-check';
-import { crc8, encode, parseLine, type Frame } from '../src/drivers/bridge-protocol.js';
+import { crc8, encode, parseLine, type Frame } from '../src/drivers/serial-bridge/protocol.js';
 
 const FW = join(__dirname, '..', 'firmware-bridge');
 const vectors = JSON.parse(readFileSync(join(FW, 'vectors.json'), 'utf8')) as { valid: { line: string; frame: Frame }[]; invalid: { line: string; error: string }[] };

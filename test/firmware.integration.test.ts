@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findBinary } from '../src/dev/prosody.js';
+import { findBinary } from '../tools/dev/prosody.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
 
 const FW = join(__dirname, '..', 'firmware-bridge');

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startProsody, type Prosody } from '../src/dev/prosody.js';
+import { startProsody, type Prosody } from '../tools/dev/prosody.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -27,7 +27,7 @@ import {
 import { execute, helpText, type ChatContext } from '../src/chat/commands.js';
 import { HISTORY_USAGE, parse } from '../src/chat/grammar.js';
 import { chatHandler } from '../src/chat/handler.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 
 const NOW = 1_700_000_000_000; // 2023-11-14T22:13:20Z
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, createSink } from '../src/log.js';
+import { createLogger, createSink } from '../src/runtime/log.js';
 
 describe('log', () => {
   it('writes one JSON object per line, namespaced, with error fields', () => {

@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
-import { startProsody, type Prosody } from '../src/dev/prosody.js';
+import { startProsody, type Prosody } from '../tools/dev/prosody.js';
 import { openStore } from '../src/store/db.js';
 import { agentYaml, startAgent, xml, type RunningAgent } from './helpers/peers.js';
 import { Session } from '../src/xmpp/session.js';
-import { createLogger, createSink } from '../src/log.js';
+import { createLogger, createSink } from '../src/runtime/log.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const DEVICES = `  - id: temperature

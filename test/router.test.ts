@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { createAuthority } from '../src/core/authority.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 import { Router } from '../src/xmpp/router.js';
 
 function router() {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScramClient, saslName, type SaltCache } from '../src/xmpp/scram.js';
 import { chooseMechanism } from '../src/xmpp/sasl.js';
-import { backoff } from '../src/xmpp/backoff.js';
+import { backoff } from '../src/util/backoff.js';
 
 describe('SCRAM', () => {
   it('matches the RFC 5802 SCRAM-SHA-1 example', async () => {

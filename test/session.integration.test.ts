@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startProsody } from '../src/dev/prosody.js';
+import { startProsody } from '../tools/dev/prosody.js';
 import { account, peer, server, startAgent, xml, type RunningAgent } from './helpers/peers.js';
 
 const running: RunningAgent[] = [];

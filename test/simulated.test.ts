@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { simulated } from '../src/drivers/simulated.js';
 import type { DeviceConfig } from '../src/config/schema.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/runtime/log.js';
 
 const base: DeviceConfig = { id: 't', name: 't', driver: 'simulated', type: 'number', unit: '', writable: false, deadband: 0, decimals: 1, intervalMs: 10, staleAfterMs: 1000, options: { driver: 'simulated' } };
 

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
-import { startProsody, type Prosody } from '../src/dev/prosody.js';
-import { createLogger, createSink } from '../src/log.js';
+import { startProsody, type Prosody } from '../tools/dev/prosody.js';
+import { createLogger, createSink } from '../src/runtime/log.js';
 import { Session, type SmSettings } from '../src/xmpp/session.js';
 import { account, peer, server, xml, type Account } from './helpers/peers.js';
 

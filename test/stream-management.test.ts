@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import { createLogger, createSink } from '../src/log.js';
+import { createLogger, createSink } from '../src/runtime/log.js';
 import { NS_SM, StreamManagement } from '../src/xmpp/stream-management.js';
 import { locationService } from '../src/xmpp/session.js';
 

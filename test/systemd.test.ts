@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findBinary } from '../src/dev/prosody.js';
+import { findBinary } from '../tools/dev/prosody.js';
 import { account, agentYaml } from './helpers/peers.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');

@@ -1,7 +1,8 @@
 // Chat replies: runs a parsed command against the core and answers in one
 // short human message. Errors become sentences, never silence.
 
-import { clip, type DeviceState, type Devices } from '../core/devices.js';
+import type { DeviceState, Devices } from '../core/devices.js';
+import { clip } from '../util/text.js';
 import { canActuate, canRead, type Role } from '../core/authority.js';
 import { isStanzaError } from '../core/errors.js';
 import { ago, formatState, formatValue } from '../core/format.js';

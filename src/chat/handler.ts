@@ -1,14 +1,15 @@
 // Chat messages in, replies out: the router's message handler for people.
 
 import type { Element } from 'ltx';
-import { clip, type Devices } from '../core/devices.js';
+import type { Devices } from '../core/devices.js';
+import { clip } from '../util/text.js';
 import type { Clock } from '../core/clock.js';
 import { bareOf, type Role } from '../core/authority.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import { chatMessage } from '../xmpp/stanza.js';
 import { parse } from './grammar.js';
 import { execute } from './commands.js';
-import { heldFor, MAX_COMMAND_DELAY_MS } from '../xep/delay.js';
+import { heldFor, MAX_COMMAND_DELAY_MS } from '../xmpp/delay.js';
 import type { HistoryReader } from '../core/history.js';
 
 /** A stranger is refused once per this interval, so two bots cannot ping-pong refusals. */

@@ -3,6 +3,7 @@
 
 import type { Clock } from './clock.js';
 import { StanzaError } from './errors.js';
+import { clip } from '../util/text.js';
 
 export type DeviceType = 'number' | 'boolean' | 'string';
 export type Value = number | boolean | string;
@@ -154,12 +155,6 @@ export class Devices {
       }
     }
   }
-}
-
-/** User input quoted back in an error, kept short (a 100 KB value must not come back whole). */
-export function clip(raw: unknown, max = 40): string {
-  const s = String(raw);
-  return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
 const TRUE_WORDS = ['on', 'true', '1', 'yes', 'open', 'high'];

@@ -1,7 +1,7 @@
 // The one interface every driver implements. A driver produces readings for
 // the devices it serves and, for writable ones, applies values.
 
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import type { Actuator, DeviceInfo, Value } from '../core/devices.js';
 
 export interface DriverContext {

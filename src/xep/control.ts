@@ -11,10 +11,10 @@ import xml from '@xmpp/xml';
 import { canActuate, type Role } from '../core/authority.js';
 import { parseValue, type DeviceState, type Devices, type Value } from '../core/devices.js';
 import { isStanzaError, StanzaError, type Condition } from '../core/errors.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import type { IqHandler, StanzaHandler } from '../xmpp/router.js';
 import { PayloadError } from '../xmpp/stanza.js';
-import { heldFor, MAX_COMMAND_DELAY_MS } from './delay.js';
+import { heldFor, MAX_COMMAND_DELAY_MS } from '../xmpp/delay.js';
 import { deviceField, formElement, formValues, NS_DATA } from './forms.js';
 
 export const NS_CONTROL = 'urn:xmpp:iot:control';

@@ -18,7 +18,8 @@
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import type { Clock } from '../core/clock.js';
-import { clip, type DeviceInfo, type Devices } from '../core/devices.js';
+import type { DeviceInfo, Devices } from '../core/devices.js';
+import { clip } from '../util/text.js';
 import { DAY, downsample, type HistoryPoint, type HistoryReader } from '../core/history.js';
 import { isStanzaError, StanzaError } from '../core/errors.js';
 import { PayloadError } from '../xmpp/stanza.js';

@@ -5,7 +5,7 @@
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 
 export interface KeepaliveTarget {
   readonly online: boolean;

@@ -4,7 +4,7 @@
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import type { Router } from './router.js';
 
 export const NS_ROSTER = 'jabber:iq:roster';

@@ -3,7 +3,7 @@
 // every rule of RFC 6120 about replies lives here, once.
 
 import type { Element } from 'ltx';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 import type { Authority, Role } from '../core/authority.js';
 import { isStanzaError, StanzaError } from '../core/errors.js';
 import { errorReply, iqResult } from './stanza.js';

@@ -9,8 +9,8 @@
 import { EventEmitter } from 'node:events';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import type { Logger } from '../log.js';
-import { withDelay } from '../xep/delay.js';
+import type { Logger } from '../runtime/log.js';
+import { withDelay } from './delay.js';
 
 export const NS_SM = 'urn:xmpp:sm:3';
 

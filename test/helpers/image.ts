@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary } from '../../src/dev/prosody.js';
+import { findBinary } from '../../tools/dev/prosody.js';
 
 export const BOOT_START = 2048;
 export const imageTools = ['sfdisk', 'mkfs.vfat', 'mcopy', 'mtype'].every((t) => findBinary(t));

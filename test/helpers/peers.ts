@@ -14,7 +14,7 @@ export const xml = xmlFactory;
 import type { Element } from 'ltx';
 import { Agent } from '../../src/agent.js';
 import { loadConfigText } from '../../src/config/load.js';
-import { createLogger, createSink, type LogSink } from '../../src/log.js';
+import { createLogger, createSink, type LogSink } from '../../src/runtime/log.js';
 
 const run = promisify(execFile);
 

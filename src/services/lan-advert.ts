@@ -6,8 +6,8 @@ import { hostname } from 'node:os';
 import type { Clock } from '../core/clock.js';
 import type { Devices } from '../core/devices.js';
 import { healthShow, summary } from '../core/format.js';
-import type { Logger } from '../log.js';
-import type { Advert } from './mdns.js';
+import type { Logger } from '../runtime/log.js';
+import type { Advert } from '../mdns/responder.js';
 
 export function lanAdvertising(deps: {
   devices: Devices;
@@ -34,7 +34,7 @@ export function lanAdvertising(deps: {
   return {
     name: 'LAN advertising (mDNS)',
     async start(): Promise<void> {
-      const { advertise } = await import('./mdns.js'); // multicast-dns only when advertising
+      const { advertise } = await import('../mdns/responder.js'); // multicast-dns only when advertising
       advert = advertise({ user: deps.user, host: hostname().split('.')[0] || deps.user, jid: deps.jid, caps: deps.caps(), log: deps.log });
       publish();
       unsubscribe = deps.devices.onChange(() => {

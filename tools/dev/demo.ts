@@ -13,7 +13,8 @@ import { DEMO_CHANNELS, FirmwareSim } from './firmware-sim.js';
 import { ptyPair } from './pty.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const cli = resolve(here, '..', 'cli.js');
+// The agent as it ships (dist/), not the tools build's copy of src.
+const cli = resolve(here, '..', '..', '..', 'dist', 'cli.js');
 
 async function main(): Promise<number> {
   const dir = resolve(process.env.DEMO_DIR ?? '.demo');

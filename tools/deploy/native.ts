@@ -77,7 +77,7 @@ export function stageNative(o: NativeOptions): NativeResult {
       } else throw new Error(`${name} for ${o.arch}: ${failed}`);
     } else if (!existsSync(join(dir, 'prebuilds', target.prebuilds.dir))) {
       // An install script we skipped and know nothing about: shipping without it would be a guess.
-      throw new Error(`${loc} has an install script and no ${target.prebuilds.dir} prebuild: teach src/deploy/native.ts how to build it`);
+      throw new Error(`${loc} has an install script and no ${target.prebuilds.dir} prebuild: teach tools/deploy/native.ts how to build it`);
     }
   }
 

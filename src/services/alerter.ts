@@ -3,10 +3,10 @@
 // outbox (delivered once, in order, even across a reconnect or a power cut),
 // and presence shows dnd while any alarm is active.
 
-import { Alarms, type AlarmEvent, type AlarmRule } from './core/alarms.js';
-import type { Devices } from './core/devices.js';
-import { formatValue } from './core/format.js';
-import type { Logger } from './log.js';
+import { Alarms, type AlarmEvent, type AlarmRule } from '../core/alarms.js';
+import type { Devices } from '../core/devices.js';
+import { formatValue } from '../core/format.js';
+import type { Logger } from '../runtime/log.js';
 
 export function alarmText(devices: Devices, e: AlarmEvent): string {
   const info = devices.get(e.device)?.info;

@@ -10,7 +10,7 @@
 
 import { networkInterfaces } from 'node:os';
 import multicastDns, { type MdnsRecord, type MulticastDns } from 'multicast-dns';
-import type { Logger } from '../log.js';
+import type { Logger } from '../runtime/log.js';
 
 export const PRESENCE_TYPE = '_presence._tcp.local';
 export const SERVICES = '_services._dns-sd._udp.local';

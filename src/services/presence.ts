@@ -4,11 +4,11 @@
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import type { Clock } from './core/clock.js';
-import type { Devices } from './core/devices.js';
-import { healthShow, summary, type Show } from './core/format.js';
-import { decide, snapshot, type Policy, type Sent } from './core/reporting.js';
-import type { Logger } from './log.js';
+import type { Clock } from '../core/clock.js';
+import type { Devices } from '../core/devices.js';
+import { healthShow, summary, type Show } from '../core/format.js';
+import { decide, snapshot, type Policy, type Sent } from '../core/reporting.js';
+import type { Logger } from '../runtime/log.js';
 
 export interface PresenceSink {
   readonly online: boolean;

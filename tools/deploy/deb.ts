@@ -68,7 +68,7 @@ export function buildDeb(opts: DebOptions): string {
   try {
     const lib = join(stage, 'usr/lib', NAME);
     mkdirSync(lib, { recursive: true });
-    cpSync(join(root, 'dist'), join(lib, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') && !src.includes('/dist/dev') });
+    cpSync(join(root, 'dist'), join(lib, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
     copyFileSync(join(root, 'package.json'), join(lib, 'package.json'));
     copyFileSync(join(root, 'package-lock.json'), join(lib, 'package-lock.json'));
     const host = execFileSync('dpkg', ['--print-architecture']).toString().trim();
@@ -135,7 +135,7 @@ Description: XMPP agent for Raspberry Pi gateways
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const root = resolve(new URL('../..', import.meta.url).pathname);
+  const root = resolve(new URL('../../..', import.meta.url).pathname); // dist-tools/tools/deploy/ → the checkout
   const a = process.argv.indexOf('--arch');
   const out = buildDeb({ root, outDir: join(root, 'build'), arch: a > 0 ? process.argv[a + 1] : undefined });
   process.stdout.write(`${out}\n`);

@@ -7,10 +7,10 @@
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import type { Logger } from './log.js';
-import type { Outbox, OutboxItem, OutboxKind } from './store/outbox.js';
-import type { Receipt } from './xmpp/stream-management.js';
-import { withDelay } from './xep/delay.js';
+import type { Logger } from '../runtime/log.js';
+import type { Outbox, OutboxItem, OutboxKind } from '../store/outbox.js';
+import type { Receipt } from '../xmpp/stream-management.js';
+import { withDelay } from '../xmpp/delay.js';
 
 /** Sent later than this after it was written, a message carries its original time. */
 const LATE_MS = 5_000;

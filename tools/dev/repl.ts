@@ -5,8 +5,8 @@ import { createInterface } from 'node:readline';
 import { appendFileSync, readFileSync } from 'node:fs';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import { createLogger, createSink } from '../log.js';
-import { Session } from '../xmpp/session.js';
+import { createLogger, createSink } from '../../src/runtime/log.js';
+import { Session } from '../../src/xmpp/session.js';
 import type { Prosody } from './prosody.js';
 
 export interface ChatOptions {

@@ -5,11 +5,11 @@
 // show a fault.
 
 import { SerialPort } from 'serialport';
-import type { DeviceType, Value } from '../core/devices.js';
-import type { BridgeConfig } from '../config/schema.js';
-import { backoff } from '../xmpp/backoff.js';
-import { encode, isValue, LineSplitter, parseLine, type ChannelType, type Frame } from './bridge-protocol.js';
-import type { Driver, DriverContext, DriverStats } from './driver.js';
+import type { DeviceType, Value } from '../../core/devices.js';
+import type { BridgeConfig } from '../../config/schema.js';
+import { backoff } from '../../util/backoff.js';
+import { encode, isValue, LineSplitter, parseLine, type ChannelType, type Frame } from './protocol.js';
+import type { Driver, DriverContext, DriverStats } from '../driver.js';
 
 const TYPES: Record<ChannelType, DeviceType> = { n: 'number', b: 'boolean', s: 'string' };
 /** The wire is ASCII; these units are shown as people write them. */

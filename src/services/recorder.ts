@@ -3,9 +3,9 @@
 // 17,000 rows a day per device), and every change of a switch or a text at
 // once, since those are events, not samples. The store batches the writes.
 
-import type { Clock } from './core/clock.js';
-import type { Devices, Value } from './core/devices.js';
-import type { Logger } from './log.js';
+import type { Clock } from '../core/clock.js';
+import type { Devices, Value } from '../core/devices.js';
+import type { Logger } from '../runtime/log.js';
 
 export interface HistoryWriter {
   record(device: string, t: number, value: Value): void;

@@ -1,10 +1,10 @@
 // A firmware simulator: plays the microcontroller side of the bridge protocol
 // on a serial port (one end of a socat pty pair), with the faults a real board
 // rarely shows on demand: dropped and corrupted lines, silence, reboots, floods.
-//   node dist/dev/firmware-sim.js --port /path/to/pty
+//   node dist-tools/tools/dev/firmware-sim.js --port /path/to/pty
 
 import { SerialPort } from 'serialport';
-import { encode, LineSplitter, parseLine, type ChannelType, type Frame } from '../drivers/bridge-protocol.js';
+import { encode, LineSplitter, parseLine, type ChannelType, type Frame } from '../../src/drivers/serial-bridge/protocol.js';
 
 export interface SimChannel {
   id: string;
