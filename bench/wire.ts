@@ -11,6 +11,7 @@ import { Agent } from '../src/agent.js';
 import { loadConfigText } from '../src/config/load.js';
 import { silentLogger } from '../src/runtime/log.js';
 import { round } from './lib.js';
+import { clockAt } from '../src/core/clock.js';
 
 interface Sample {
   t: number;
@@ -54,7 +55,7 @@ export async function wireBytes(o: { days: number; owner: string; agent: { jid: 
 
   async function variant(deadbands: Record<(typeof SENSORS)[number], number>, decimals: number) {
     let now = samples[0]!.t;
-    const clock = { now: () => now };
+    const clock = clockAt(() => now);
     const yaml = `xmpp:\n  jid: ${o.agent.jid}\n  resource: wire\n  service: ${o.service}\n  tls:\n    ca_file: ${o.caFile}\nowners: [${o.owner}]\nmdns:\n  enabled: false\npresence:\n  min_interval: 0\n  heartbeat: 1h\ndevices:\n${[
       ['temperature', '°C'],
       ['pressure', 'hPa'],

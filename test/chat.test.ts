@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HISTORY_USAGE, parse } from '../src/chat/grammar.js';
 import { execute } from '../src/chat/commands.js';
 import { Devices } from '../src/core/devices.js';
+import { clockAt } from '../src/core/clock.js';
 
 const ids = ['temperature', 'fan'];
 
@@ -31,7 +32,7 @@ describe('chat grammar', () => {
 });
 
 describe('chat replies', () => {
-  const devices = new Devices({ clock: { now: () => 10_000 } });
+  const devices = new Devices({ clock: clockAt(() => 10_000) });
   devices.add({ id: 'fan', name: 'fan', type: 'boolean', unit: '', writable: true, deadband: 0, decimals: 0, staleAfterMs: 60_000 }, { write: async (_i, v) => v });
   devices.report('fan', false, 5_000);
 

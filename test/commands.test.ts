@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import xml from '@xmpp/xml';
 import { Devices } from '../src/core/devices.js';
 import { commands, MAX_SESSIONS, NS_COMMANDS, SESSION_TTL_MS } from '../src/xep/commands.js';
+import { clockAt } from '../src/core/clock.js';
 
 function setup() {
   let now = 0;
-  const clock = { now: () => now };
+  const clock = clockAt(() => now);
   const devices = new Devices({ clock });
   devices.add({ id: 'fan', name: 'fan', type: 'boolean', unit: '', writable: true, deadband: 0, decimals: 0, staleAfterMs: 1000 }, { write: async (_i, v) => v });
   const c = commands({ devices, clock, self: () => 'gw@x/y', status: () => [] });

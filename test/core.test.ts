@@ -5,6 +5,7 @@ import { isStanzaError } from '../src/core/errors.js';
 import { healthShow, summary } from '../src/core/format.js';
 import { decide, snapshot } from '../src/core/reporting.js';
 import { closest } from '../src/core/words.js';
+import { clockAt } from '../src/core/clock.js';
 
 const info = (over: Partial<DeviceInfo>): DeviceInfo => ({
   id: 'x', name: over.id ?? 'x', type: 'number', unit: '', writable: false, deadband: 0, decimals: 1, staleAfterMs: 30_000, ...over,
@@ -12,7 +13,7 @@ const info = (over: Partial<DeviceInfo>): DeviceInfo => ({
 
 function fixture() {
   let now = 1_000_000;
-  const clock = { now: () => now };
+  const clock = clockAt(() => now);
   const devices = new Devices({ clock });
   const written: unknown[] = [];
   devices.add(info({ id: 'temperature', unit: '°C', deadband: 0.5 }));
@@ -40,7 +41,7 @@ describe('devices', () => {
   });
 
   it('turns a driver failure into internal-server-error with a text', async () => {
-    const devices = new Devices({ clock: { now: () => 0 } });
+    const devices = new Devices({ clock: clockAt(() => 0) });
     devices.add(info({ id: 'valve', type: 'boolean', writable: true }), { write: async () => Promise.reject(new Error('no ack')) });
     await expect(devices.set('valve', true)).rejects.toMatchObject({ condition: 'internal-server-error', text: 'valve did not accept the value: no ack' });
   });

@@ -10,6 +10,7 @@ import type { Element } from 'ltx';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../src/store/db.js';
 import { Devices, type DeviceInfo } from '../src/core/devices.js';
+import { clockAt } from '../src/core/clock.js';
 import {
   bucketMeans,
   DAY,
@@ -123,7 +124,7 @@ describe('history in chat', () => {
     { ...base, id: 'fan', name: 'fan', type: 'boolean', unit: '', decimals: 0 },
     { ...base, id: 'mode', name: 'mode', type: 'string', unit: '' },
   ];
-  const devices = new Devices({ clock: { now: () => NOW } });
+  const devices = new Devices({ clock: clockAt(() => NOW) });
   for (const info of infos) devices.add(info);
   const stores: Store[] = [];
   afterEach(() => {
@@ -224,7 +225,7 @@ describe('history in chat', () => {
   it('gets the reader and the retention from the chat handler deps', async () => {
     const s = store();
     const sent: Element[] = [];
-    const handler = chatHandler({ devices, clock: { now: () => NOW }, send: async (m) => void sent.push(m), log: silentLogger, history: s.history, historyRetentionMs: DAY });
+    const handler = chatHandler({ devices, clock: clockAt(() => NOW), send: async (m) => void sent.push(m), log: silentLogger, history: s.history, historyRetentionMs: DAY });
     await handler(xml('message', { type: 'chat', from: 'alice@iot.test/phone' }, xml('body', {}, 'history mode 2d')), 'viewer');
     expect(sent.map((m) => m.getChildText('body'))).toEqual(['mode, last 24 h (only 24 h are kept): eco since 2 h ago; before: comfort 9 h ago, eco 15 h ago, away 20 h ago, … (4 changes)']);
   });

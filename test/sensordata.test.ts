@@ -8,17 +8,18 @@ import { Devices } from '../src/core/devices.js';
 import { DAY, HOUR, MINUTE, type HistoryReader } from '../src/core/history.js';
 import { openStore, type Store } from '../src/store/db.js';
 import { HISTORY_MAX_PER_NODE, MESSAGE_BUDGET_BYTES, NS_SENSORDATA, sensorDataRequest, timestamp, type SensorDataDeps } from '../src/xep/sensordata.js';
+import { clockAt } from '../src/core/clock.js';
 
 describe('XEP-0323 readout', () => {
   it('sends readable devices as fields, then a failure naming those with no reading, done on the last', async () => {
-    const devices = new Devices({ clock: { now: () => 1_700_000_000_000 } });
+    const devices = new Devices({ clock: clockAt(() => 1_700_000_000_000) });
     const base = { unit: '', writable: false, deadband: 0, decimals: 1, staleAfterMs: 60_000 };
     devices.add({ ...base, id: 'a', name: 'a', type: 'number' });
     devices.add({ ...base, id: 'b', name: 'b', type: 'number' });
     devices.report('a', 1.25);
     const sent: Element[] = [];
     const after: (() => Promise<void> | void)[] = [];
-    const handler = sensorDataRequest({ devices, clock: { now: () => 1_700_000_000_000 }, send: async (s) => void sent.push(s) });
+    const handler = sensorDataRequest({ devices, clock: clockAt(() => 1_700_000_000_000), send: async (s) => void sent.push(s) });
     const accepted = await handler({ stanza: xml('iq'), child: xml('req', { xmlns: NS_SENSORDATA, seqnr: '9', momentary: 'true' }), from: 'x@y/z', role: 'owner', afterReply: (f) => after.push(f) });
     expect(accepted!.toString()).toBe('<accepted xmlns="urn:xmpp:iot:sensordata" seqnr="9"/>');
     expect(sent).toHaveLength(0); // nothing before the IQ reply
@@ -32,7 +33,7 @@ describe('XEP-0323 readout', () => {
 
 describe('XEP-0323 historical readout', () => {
   const NOW = 1_700_000_000_000; // 2023-11-14T22:13:20Z
-  const clock = { now: () => NOW };
+  const clock = clockAt(() => NOW);
   const base = { writable: false, deadband: 0, decimals: 1, staleAfterMs: 60_000 };
   const devices = new Devices({ clock });
   devices.add({ ...base, id: 'temp', name: 'temp', type: 'number', unit: '°C' });
