@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Outbox } from './outbox.js';
 import { History } from './history.js';
+import { DEFAULT_HISTORY, DEFAULT_OUTBOX } from '../config/durability.js';
 
 export class StoreError extends Error {
   constructor(
@@ -42,7 +43,6 @@ export interface Store {
 }
 
 const SCHEMA_VERSION = 1;
-const DAY = 24 * 60 * 60 * 1000;
 
 // Index i holds the step from user_version i to i + 1.
 const MIGRATIONS: readonly string[] = [
@@ -70,10 +70,10 @@ export function openStore(opts: StoreOptions): Store {
   const path = join(dir, 'agent.db');
   const now = opts.now ?? Date.now;
   const onError = opts.onError ?? ((err: Error) => process.emitWarning(err));
-  const outboxMax = positive('outboxMax', opts.outboxMax ?? 1000);
+  const outboxMax = positive('outboxMax', opts.outboxMax ?? DEFAULT_OUTBOX.maxMessages);
   const historyOpts = {
-    retentionMs: positive('historyRetentionMs', opts.historyRetentionMs ?? 7 * DAY),
-    flushMs: positive('historyFlushMs', opts.historyFlushMs ?? 30_000),
+    retentionMs: positive('historyRetentionMs', opts.historyRetentionMs ?? DEFAULT_HISTORY.retentionMs),
+    flushMs: positive('historyFlushMs', opts.historyFlushMs ?? DEFAULT_HISTORY.flushIntervalMs),
     maxBuffered: positive('historyMaxBuffered', opts.historyMaxBuffered ?? 500),
     now,
     onError,
