@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Element } from 'ltx';
 import { startProsody, type Prosody } from '../tools/dev/prosody.js';
 import { createLogger, createSink } from '../src/runtime/log.js';
-import { Session, type SmSettings } from '../src/xmpp/session.js';
+import { Session } from '../src/xmpp/session.js';
+import type { StreamManagementConfig } from '../src/config/durability.js';
 import { account, peer, server, xml, type Account } from './helpers/peers.js';
 
 const sessions: Session[] = [];
@@ -18,7 +19,7 @@ afterAll(async () => {
   await Promise.all(sessions.map((s) => s.stop()));
 });
 
-function session(acc: Account, o: { service?: string; ca?: string; sm?: Partial<SmSettings> } = {}) {
+function session(acc: Account, o: { service?: string; ca?: string; sm?: Partial<StreamManagementConfig> } = {}) {
   const logs: string[] = [];
   const s = new Session({
     jid: acc.jid,

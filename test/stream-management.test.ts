@@ -6,16 +6,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { createLogger, createSink } from '../src/runtime/log.js';
-import { NS_SM, StreamManagement } from '../src/xmpp/stream-management.js';
-import { locationService } from '../src/xmpp/session.js';
+import { NS_SM, seqDelta, StreamManagement } from '../src/xmpp/stream-management.js';
+import { locationService } from '../src/xmpp/reconnect.js';
 
-function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number }> = {}) {
+function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number; now: () => number }> = {}) {
   const written: Element[] = [];
+  /** Writes that throw (after the stanza was counted, as a socket that died under us does). */
+  let failWrites: (el: Element) => boolean = () => false;
   let drops = 0;
   // Written the way Session writes: stanzas pass through outbound() on their way out.
   const write = async (el: Element): Promise<void> => {
-    written.push(el);
     if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') sm.outbound(el);
+    if (failWrites(el)) throw new Error('write after the socket closed');
+    written.push(el);
   };
   const sm: StreamManagement = new StreamManagement({
     write,
@@ -25,6 +28,7 @@ function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeout
     requestDelayMs: 60_000,
     ackTimeoutMs: o.ackTimeoutMs ?? 5_000,
     maxQueue: o.maxQueue ?? 500,
+    now: o.now,
   });
   const server = (el: Element): void => sm.inboundElement(el);
   const enable = async (attrs: Record<string, string> = {}): Promise<void> => {
@@ -36,7 +40,7 @@ function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeout
     if (receipt) sm.track(el, receipt);
     return write(el);
   };
-  return { sm, written, drops: () => drops, server, enable, send };
+  return { sm, written, drops: () => drops, server, enable, send, failWhen: (f: (el: Element) => boolean) => (failWrites = f) };
 }
 
 afterEach(() => vi.useRealTimers());
@@ -103,17 +107,11 @@ describe('stream management rules', () => {
     expect(h.written.at(-1)!.toString()).toBe(`<a xmlns="${NS_SM}" h="3"/>`);
   });
 
-  it('counts across the 2^32 wrap', async () => {
-    const h = harness();
-    await h.enable();
-    const acks: number[] = [];
-    (h.sm as unknown as { sent: number; acked: number }).sent = 2 ** 32 - 1;
-    (h.sm as unknown as { sent: number; acked: number }).acked = 2 ** 32 - 1;
-    await h.send(xml('message'), { onAck: () => acks.push(1), onFail: () => {} });
-    await h.send(xml('message'), { onAck: () => acks.push(2), onFail: () => {} });
-    h.server(xml('a', { xmlns: NS_SM, h: '1' }));
-    expect(acks).toEqual([1, 2]);
-    expect(h.drops()).toBe(0);
+  it('counts across the 2^32 wrap', () => {
+    expect(seqDelta(1, 2 ** 32 - 1)).toBe(2);
+    expect(seqDelta(0, 2 ** 32 - 1)).toBe(1);
+    expect(seqDelta(5, 3)).toBe(2);
+    expect(seqDelta(3, 3)).toBe(0);
   });
 
   it('resumes with the handled count, re-sends only what the server did not have, stamped', async () => {
@@ -135,8 +133,7 @@ describe('stream management rules', () => {
 
   it('gives up resuming once the server’s resumption time has passed', async () => {
     let now = 1_000_000;
-    const h = harness();
-    (h.sm as unknown as { now: () => number }).now = () => now;
+    const h = harness({ now: () => now });
     await h.enable({ max: '60' });
     h.sm.disconnected();
     now += 59_000;
@@ -150,5 +147,44 @@ describe('stream management rules', () => {
     expect(locationService('xmpp2.example.org')).toBe('xmpp://xmpp2.example.org:5222');
     expect(locationService('[2001:db8::1]:5223')).toBe('xmpp://[2001:db8::1]:5223');
     expect(locationService('xmpp2.example.org', 'xmpps://xmpp.example.org:5223')).toBe('xmpps://xmpp2.example.org:5223');
+  });
+
+  it('alarm stuck until restart: a write failing part-way through the re-sends after <resumed/> leaves every message settled later, none dropped', async () => {
+    const h = harness();
+    await h.enable();
+    const settled: string[] = [];
+    const receipt = (id: string) => ({ onAck: () => settled.push(`${id} acked`), onFail: () => settled.push(`${id} failed`) });
+    for (const id of ['a1', 'a2', 'a3']) await h.send(xml('message', { id }, xml('body', {}, id)), receipt(id));
+    h.sm.disconnected();
+    // The link breaks again while the resumed stream re-sends: a2's write throws, a3 is never written.
+    h.failWhen((el) => el.attrs.id === 'a2');
+    const resumed = h.sm.resume();
+    h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '0' }));
+    await expect(resumed).rejects.toThrow('write after the socket closed');
+    h.sm.disconnected();
+    expect(h.sm.stats.queue).toBe(3);
+    // The next resume: the server had a1 only; a2 and a3 go again, and its ack settles all three.
+    h.failWhen(() => false);
+    const again = h.sm.resume();
+    h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '1' }));
+    expect(await again).toBe(true);
+    expect(h.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual(['a1', 'a2', 'a3', 'a1', 'a2', 'a3']);
+    h.server(xml('a', { xmlns: NS_SM, h: '3' }));
+    expect(settled).toEqual(['a1 acked', 'a2 acked', 'a3 acked']);
+  });
+
+  it('alarm stuck until restart: when the stream is then lost for good, every message not yet acknowledged is reported failed', async () => {
+    const h = harness();
+    await h.enable();
+    const settled: string[] = [];
+    const receipt = (id: string) => ({ onAck: () => settled.push(`${id} acked`), onFail: () => settled.push(`${id} failed`) });
+    for (const id of ['a1', 'a2', 'a3']) await h.send(xml('message', { id }, xml('body', {}, id)), receipt(id));
+    h.sm.disconnected();
+    h.failWhen((el) => el.attrs.id === 'a2');
+    const resumed = h.sm.resume();
+    h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '0' }));
+    await expect(resumed).rejects.toThrow();
+    h.sm.lose();
+    expect(settled).toEqual(['a1 failed', 'a2 failed', 'a3 failed']);
   });
 });

@@ -10,6 +10,7 @@ import type { Element } from 'ltx';
 import type { Logger } from '../runtime/log.js';
 import type { Outbox, OutboxItem, OutboxKind } from '../store/outbox.js';
 import type { Receipt } from '../xmpp/stream-management.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import { withDelay } from '../xmpp/delay.js';
 
 /** Sent later than this after it was written, a message carries its original time. */
@@ -31,18 +32,26 @@ export interface CourierStats {
   retried: number;
 }
 
-export function courier(deps: { outbox: Outbox; session: CourierSession; log: Logger; window?: number; now?: () => number }) {
-  const { outbox, session, log } = deps;
-  const now = deps.now ?? Date.now;
+export function courier(deps: {
+  /** Where the outbox lives; read when needed, so the courier can be built before the store is opened. */
+  store: { readonly outbox: Outbox };
+  session: CourierSession;
+  clock: Clock;
+  log: Logger;
+  window?: number;
+}) {
+  const { session, log, clock } = deps;
+  const box = (): Outbox => deps.store.outbox;
+  const now = (): number => clock.now();
   const window = deps.window ?? 20;
   const stats: CourierStats = { sent: 0, delivered: 0, retried: 0 };
   /** Ids sent in this process and not yet acknowledged or failed. */
   const inFlight = new Set<number>();
   let running = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
 
   const stanzaOf = (item: OutboxItem): Element => {
-    const id = outbox.messageId(item);
+    const id = box().messageId(item);
     const m = xml(
       'message',
       { type: 'chat', to: item.to, id },
@@ -57,24 +66,24 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
   };
 
   const pump = (): void => {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     timer = undefined;
     if (!running || !session.online) return;
-    const hold = (session.slowedUntil ?? 0) - Date.now();
+    const hold = (session.slowedUntil ?? 0) - now();
     if (hold > 0) {
-      timer = setTimeout(pump, hold);
+      timer = clock.setTimeout(pump, hold);
       return;
     }
     const room = window - inFlight.size;
     if (room <= 0) return;
-    const next = outbox.pending(window + inFlight.size).filter((i) => !inFlight.has(i.id)).slice(0, room);
+    const next = box().pending(window + inFlight.size).filter((i) => !inFlight.has(i.id)).slice(0, room);
     for (const item of next) send(item);
   };
 
   const send = (item: OutboxItem): void => {
     const stanza = stanzaOf(item);
     inFlight.add(item.id);
-    outbox.attempted(item.id);
+    box().attempted(item.id);
     stats.sent++;
     let settled = false;
     const receipt: Receipt = {
@@ -82,7 +91,7 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
         if (settled) return;
         settled = true;
         inFlight.delete(item.id);
-        outbox.delivered(item.id);
+        box().delivered(item.id);
         stats.delivered++;
         log.debug('delivered', { id: item.id, kind: item.kind });
         pump();
@@ -94,10 +103,9 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
         stats.retried++;
       },
     };
-    session.send(stanza, receipt).catch((err: unknown) => {
-      receipt.onFail();
-      log.debug('not sent now; kept for the next session', { id: item.id, error: err });
-    });
+    // The session settles the receipt whatever happens, a failed write included: failing it here too
+    // would send the alarm again while stream management still holds it for a resume.
+    session.send(stanza, receipt).catch((err: unknown) => log.debug('not sent now; kept for the next session', { id: item.id, error: err }));
   };
 
   return {
@@ -106,7 +114,7 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
     /** Queue a message durably and send it as soon as the session allows. */
     enqueue(to: string, body: string, kind: OutboxKind): void {
       try {
-        outbox.add({ to, body, kind });
+        box().add({ to, body, kind });
       } catch (err) {
         // The store failed (disk full, card gone): say so loudly, and still try to send it once.
         log.error('could not store a message; sending it without durability', { error: err, kind });
@@ -115,9 +123,6 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
       }
       pump();
     },
-    queued(): number {
-      return outbox.stats().queued;
-    },
     start(): void {
       running = true;
       session.on('online', () => pump());
@@ -125,7 +130,7 @@ export function courier(deps: { outbox: Outbox; session: CourierSession; log: Lo
     },
     stop(): void {
       running = false;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     },
   };
 }

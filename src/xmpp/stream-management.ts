@@ -230,9 +230,17 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     this.sent = this.acked;
     this.lostAt = undefined;
     this.opts.log.info('stream resumed', { resent: again.length });
-    for (const item of again) {
+    for (let i = 0; i < again.length; i++) {
+      const item = again[i]!;
       if (item.receipt) this.receipts.set(item.stanza, item.receipt);
-      await this.opts.write(stamped(item, this.jid));
+      try {
+        await this.opts.write(stamped(item, this.jid));
+      } catch (err) {
+        // The link broke part-way (the one that failed is queued already, as it was counted on its way out):
+        // the rest stay queued too, for the next resume or, if the stream is lost, their receipts' onFail.
+        for (const rest of again.slice(i + 1)) this.requeue(rest);
+        throw err;
+      }
     }
     return true;
   }
@@ -290,9 +298,8 @@ export class StreamManagement extends EventEmitter<SmEvents> {
 
   private ackUpTo(h: number): void {
     if (!Number.isInteger(h) || h < 0) return;
-    // Sequence numbers wrap at 2^32; the difference modulo 2^32 is how many were newly handled.
-    const newly = (h - this.acked + 2 ** 32) % 2 ** 32;
-    const unacked = (this.sent - this.acked + 2 ** 32) % 2 ** 32;
+    const newly = seqDelta(h, this.acked);
+    const unacked = seqDelta(this.sent, this.acked);
     if (newly > unacked) {
       this.opts.log.error('the server acknowledged more stanzas than were sent; dropping the stream', { h, sent: this.sent });
       this.opts.drop();
@@ -301,10 +308,17 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     const old = this.acked;
     this.acked = h;
     while (this.queue.length > 0) {
-      const pos = (this.queue[0]!.seq - old + 2 ** 32) % 2 ** 32;
+      const pos = seqDelta(this.queue[0]!.seq, old);
       if (pos === 0 || pos > newly) break;
       this.queue.shift()!.receipt?.onAck();
     }
+    this.stats.queue = this.queue.length;
+  }
+
+  /** Back in the queue without being written: counted as sent, so that only the server's h can settle it. */
+  private requeue(item: Unacked): void {
+    this.sent = (this.sent + 1) % 2 ** 32;
+    this.queue.push({ ...item, seq: this.sent });
     this.stats.queue = this.queue.length;
   }
 
@@ -341,6 +355,11 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     }, this.opts.ackTimeoutMs);
     this.opts.write(xml('r', { xmlns: NS_SM })).catch(() => {});
   }
+}
+
+/** How far sequence number `to` is past `from`: XEP-0198 counters wrap at 2^32, so the difference is taken modulo 2^32. */
+export function seqDelta(to: number, from: number): number {
+  return (to - from + 2 ** 32) % 2 ** 32;
 }
 
 /** A message sent again carries when it was first meant to go (XEP-0203). */

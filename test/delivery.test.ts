@@ -1,0 +1,134 @@
+// Delivery receipts settle through one path only. Faults a friendly server
+// never shows, played with our real stream management, delivery, courier and
+// a real SQLite outbox; the wire is a function that records what it writes.
+
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../src/core/clock.js';
+import { silentLogger } from '../src/runtime/log.js';
+import { courier } from '../src/services/courier.js';
+import { openStore, type Store } from '../src/store/db.js';
+import { Delivery } from '../src/xmpp/delivery.js';
+import { NS_SM, StreamManagement, type Receipt } from '../src/xmpp/stream-management.js';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function wire() {
+  const written: Element[] = [];
+  let broken = false;
+  const sm: StreamManagement = new StreamManagement({
+    write: (el) => write(el),
+    drop: () => {},
+    log: silentLogger,
+    requestEvery: 100,
+    requestDelayMs: 60_000,
+    ackTimeoutMs: 60_000,
+    maxQueue: 500,
+  });
+  // As the session's client does: a stanza is counted on its way out, then the socket may refuse it.
+  async function write(el: Element): Promise<void> {
+    if (el.name === 'message' || el.name === 'iq' || el.name === 'presence') sm.outbound(el);
+    if (broken) throw new Error('the socket closed under us');
+    written.push(el);
+  }
+  const server = (el: Element): void => sm.inboundElement(el);
+  return { sm, written, write, server, breakSocket: (b: boolean) => (broken = b) };
+}
+
+function session(w: ReturnType<typeof wire>, delivery: Delivery) {
+  const events = new EventEmitter<{ online: [string, boolean] }>();
+  let online = true;
+  return {
+    events,
+    setOnline: (v: boolean) => (online = v),
+    api: {
+      get online() {
+        return online;
+      },
+      jid: 'gw@iot.test/gw',
+      stats: { onlineSince: 0 },
+      send: (s: Element, r?: Receipt) => delivery.send(s, r, online),
+      on: (e: 'online', fn: (jid: string, resumed: boolean) => void) => events.on(e, fn),
+    },
+  };
+}
+
+describe('delivery receipts', () => {
+  it('duplicate alarm after a failed write and a resume: the alarm goes on the wire once', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const enabling = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
+    await enabling;
+    const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
+    dirs.push(dir);
+    const store = openStore({ dir });
+    stores.push(store);
+    const s = session(w, delivery);
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger });
+    c.start();
+
+    // The socket dies between the courier's check that we are online and the write.
+    w.breakSocket(true);
+    c.enqueue('alice@iot.test', '⚠ temperature 31.0 °C above 30.0 °C', 'alarm');
+    await new Promise((r) => setImmediate(r));
+    w.sm.disconnected();
+    s.setOnline(false);
+
+    // The stream is resumed: stream management re-sends what the server had not counted.
+    w.breakSocket(false);
+    const resuming = w.sm.resume();
+    w.server(xml('resumed', { xmlns: NS_SM, previd: 's1', h: '0' }));
+    expect(await resuming).toBe(true);
+    s.setOnline(true);
+    s.events.emit('online', 'gw@iot.test/gw', true);
+    await new Promise((r) => setImmediate(r));
+
+    const alarms = w.written.filter((e) => e.name === 'message');
+    expect(alarms).toHaveLength(1);
+    // The server's ack settles it, and the outbox lets it go.
+    w.server(xml('a', { xmlns: NS_SM, h: '1' }));
+    expect(c.stats.delivered).toBe(1);
+    expect(store.outbox.stats().queued).toBe(0);
+  });
+
+  it('settles a receipt once when the write fails without stream management', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    w.breakSocket(true);
+    const calls: string[] = [];
+    await expect(delivery.send(xml('message', { id: 'x' }), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') })).rejects.toThrow();
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['fail']);
+  });
+
+  it('settles a receipt on a ping round trip when the server has no stream management', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const calls: string[] = [];
+    await delivery.send(xml('message', { id: 'x' }), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') });
+    await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['ack']);
+  });
+
+  it('fails a receipt when asked to send while offline', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const calls: string[] = [];
+    await expect(delivery.send(xml('message'), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') }, false)).rejects.toThrow('not connected');
+    await new Promise((r) => setImmediate(r));
+    expect(calls).toEqual(['fail']);
+    expect(w.written).toHaveLength(0);
+  });
+});
