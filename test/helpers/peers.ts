@@ -127,6 +127,8 @@ export interface RunningAgent {
   account: Account;
   logs: string[];
   sink: LogSink;
+  /** Every 'reconnecting' event of the agent's session since it was built. */
+  reconnects: { attempt: number; delay: number }[];
   stop(): Promise<void>;
 }
 
@@ -195,6 +197,8 @@ export async function startAgent(
   const sink = createSink('debug', (l) => logs.push(l));
   if (a.redact !== false) sink.secrets.add(acc.password);
   const agent = new Agent({ loaded, log: createLogger(sink) });
+  const reconnects: RunningAgent['reconnects'] = [];
+  agent.session.on('reconnecting', (e) => reconnects.push(e));
   const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));
   await agent.start();
   if (a.waitOnline !== false) await online;
@@ -205,6 +209,7 @@ export async function startAgent(
     account: acc,
     logs,
     sink,
+    reconnects,
     stop: () => agent.stop(),
   };
 }
