@@ -50,35 +50,48 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   readonly session: Session;
   readonly router: Router;
   readonly reporter: Reporter;
-  readonly store: Store;
   readonly courier: Courier;
   private readonly components: Component[] = [];
   private started: Component[] = [];
   private readonly log: Logger;
   private readonly drivers: Driver[] = [];
-  readonly startedAt = Date.now();
+  private startedAt = 0;
+  private opened?: Store;
+  private readonly clock: Clock;
 
   constructor(opts: AgentOptions) {
     super();
     const { config, password, ca } = opts.loaded;
-    const clock = opts.clock ?? systemClock;
+    const clock = (this.clock = opts.clock ?? systemClock);
     const log = (this.log = opts.log);
     const self = config.xmpp.jid;
 
-    // The store first: a locked or damaged database stops the agent here, before anything moves.
+    // Nothing here touches the disk, the network or a device: start() acquires, in order, and a
+    // failure half-way stops what had started (the store's exclusive lock included).
     const storeLog = log.child('store');
-    const store = (this.store = openStore({
-      dir: config.store.stateDir,
-      outboxMax: config.store.outbox.maxMessages,
-      historyRetentionMs: config.store.history.retentionMs,
-      historyFlushMs: config.store.history.flushIntervalMs,
-      onError: (err) => storeLog.error('store write failed', { error: err }),
-    }));
-    this.components.push({ name: 'state store', start: () => {}, stop: () => store.close() });
+    this.components.push({
+      // First: a locked or damaged database stops the agent here, before anything moves.
+      name: 'state store',
+      start: () => {
+        this.opened = openStore({
+          dir: config.store.stateDir,
+          outboxMax: config.store.outbox.maxMessages,
+          historyRetentionMs: config.store.history.retentionMs,
+          historyFlushMs: config.store.history.flushIntervalMs,
+          now: () => clock.now(),
+          onError: (err) => storeLog.error('store write failed', { error: err }),
+        });
+      },
+      stop: () => {
+        this.opened?.close();
+        this.opened = undefined;
+      },
+    });
+    const history = { query: (device: string, from: number, to: number) => this.store.history.query(device, from, to) };
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
     // Before the drivers, so that their first readings are stored too.
-    this.components.push(recorder({ devices: this.devices, history: store.history, clock, intervalMs: config.store.history.intervalMs, log: storeLog }));
+    this.components.push(recorder({ devices: this.devices, history: { record: (d, t, v) => this.store.history.record(d, t, v) }, clock, intervalMs: config.store.history.intervalMs, log: storeLog }));
     const configured = new Set(config.devices.map((d) => d.id));
     const context = (name: string): DriverContext => ({
       report: (id, value, at) => this.devices.report(id, value, at),
@@ -171,7 +184,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.router.get(NS_PING, 'ping', ping);
     this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
     this.router.set(NS_COMMANDS, 'command', adhoc.execute, { allow: ['owner', 'viewer'] });
-    const past = { history: store.history, historyRetentionMs: config.store.history.retentionMs };
+    const past = { history, historyRetentionMs: config.store.history.retentionMs };
     this.router.get(NS_SENSORDATA, 'req', sensorDataRequest({ devices: this.devices, clock, send, ...past }));
     this.router.get(NS_SENSORDATA, 'cancel', sensorDataCancel);
     // Viewers reach the handler so that they get the draft's setResponse too; it refuses them.
@@ -188,7 +201,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     });
 
     // Alarms first: their listener must see a reading before the reporter does.
-    this.courier = courier({ outbox: store.outbox, session: this.session, log: log.child('outbox') });
+    const storeOf = (): Store => this.store;
+    this.courier = courier({ store: { get outbox() { return storeOf().outbox; } }, session: this.session, clock, log: log.child('outbox') });
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
 
     this.reporter = reporter({
@@ -227,11 +241,17 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     }
   }
 
+  /** The state store (outbox and history), open from start() to stop(). */
+  get store(): Store {
+    if (!this.opened) throw new Error('the state store is not open (the agent has not started)');
+    return this.opened;
+  }
+
   /** Live figures for the "Agent status" command. */
   statusFields(): StatusField[] {
     const s = this.session.stats;
     const faults = this.devices.list().filter((d) => d.fault).length;
-    const uptime = Math.round((Date.now() - this.startedAt) / 1000);
+    const uptime = Math.round((this.clock.now() - this.startedAt) / 1000);
     return [
       { var: 'version', label: 'Version', value: PRODUCT.version },
       { var: 'uptime', label: 'Uptime', value: `${Math.floor(uptime / 3600)} h ${Math.floor((uptime % 3600) / 60)} min ${uptime % 60} s` },
@@ -254,6 +274,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   }
 
   async start(): Promise<void> {
+    this.startedAt = this.clock.now();
     for (const c of this.components) {
       try {
         await c.start();
@@ -261,7 +282,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       } catch (err) {
         this.log.error(`failed to start ${c.name}`, { error: err });
         await this.stop();
-        throw new Error(`failed to start ${c.name}: ${(err as Error).message}`);
+        throw new Error(`failed to start ${c.name}: ${(err as Error).message}`, { cause: err });
       }
     }
     this.log.info('started', { devices: this.devices.ids(), version: PRODUCT.version });

@@ -79,16 +79,7 @@ async function run(args: string[]): Promise<number> {
   for (const w of loaded.warnings) log.warn(w);
   log.info('starting', { version: PRODUCT.version, config: path, jid: loaded.config.xmpp.jid, passwordFrom: loaded.passwordSource });
 
-  let agent: Agent;
-  try {
-    agent = new Agent({ loaded, log });
-  } catch (err) {
-    if (!(err instanceof StoreError)) throw err;
-    // Never start over an unreadable or busy store: that would lose what it holds.
-    log.error(err.message, { hint: err.hint });
-    process.stderr.write(`${err.message}\n${err.hint}\n`);
-    return EXIT.store;
-  }
+  const agent = new Agent({ loaded, log });
   const systemd = systemdNotifier(process.env, log.child('systemd'));
   agent.session.on('online', (jid) => systemd.status(`online as ${jid}`));
   agent.session.on('offline', () => systemd.status('offline, reconnecting'));
@@ -123,10 +114,20 @@ async function run(args: string[]): Promise<number> {
     process.once('SIGTERM', () => void shutdown('SIGTERM', 0).then(resolve));
     process.once('SIGINT', () => void shutdown('SIGINT', 0).then(resolve));
     agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, EXIT.login).then(resolve));
-    agent.start().then(() => systemd.ready('started, connecting'), (err: unknown) => {
-      log.error('start failed', { error: err });
-      resolve(EXIT.software);
-    });
+    agent.start().then(
+      () => systemd.ready('started, connecting'),
+      (err: unknown) => {
+        const cause = err instanceof Error ? err.cause : undefined;
+        if (cause instanceof StoreError) {
+          // Never start over an unreadable or busy store: that would lose what it holds.
+          log.error(cause.message, { hint: cause.hint });
+          process.stderr.write(`${cause.message}\n${cause.hint}\n`);
+          return resolve(EXIT.store);
+        }
+        log.error('start failed', { error: err });
+        resolve(EXIT.software);
+      },
+    );
   });
 }
 
@@ -155,9 +156,16 @@ async function image(args: string[]): Promise<number> {
   let wifi: { ssid: string; password: string; country: string } | undefined;
   if (o.has('wifi')) {
     const pwFile = o.get('wifi-password-file');
-    const password = pwFile ? readFileSync(pwFile, 'utf8').trim() : (process.env.WIFI_PASSWORD ?? '');
+    let password = process.env.WIFI_PASSWORD ?? '';
+    if (pwFile) {
+      try {
+        password = readFileSync(pwFile, 'utf8').trim();
+      } catch (err) {
+        problems.push(`--wifi-password-file: cannot read ${pwFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    }
     const country = o.get('wifi-country') ?? '';
-    if (!password) problems.push('--wifi needs --wifi-password-file <file> (or WIFI_PASSWORD in the environment)');
+    if (!password && !problems.some((p) => p.startsWith('--wifi-password-file'))) problems.push('--wifi needs --wifi-password-file <file> (or WIFI_PASSWORD in the environment)');
     if (!/^[A-Z]{2}$/.test(country)) problems.push('--wifi needs --wifi-country <two capital letters, e.g. DE> (the radio may not start without it)');
     wifi = { ssid: o.get('wifi')!, password, country };
   }
@@ -206,4 +214,11 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((code) => process.exit(code));
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    // Whatever escaped (a bug, or a file that vanished under us) still exits with the documented code, not 1.
+    process.stderr.write(`xmpp-iot-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(EXIT.software);
+  },
+);

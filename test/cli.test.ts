@@ -172,3 +172,13 @@ describe('run', () => {
     expect(failed).toMatchObject({ reason: 'not-authorized' });
   });
 });
+
+describe('errors before anything runs', () => {
+  it('an early error exits with the documented code: an unreadable Wi-Fi password file is a usage error naming the option, not a crash', async () => {
+    const dir = tmp();
+    const r = await cli(['image', '--image', join(dir, 'raspios.img'), '--config', join(dir, 'agent.yaml'), '--deb', join(dir, 'x.deb'), '--wifi', 'barn', '--wifi-password-file', join(dir, 'missing'), '--wifi-country', 'DE']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`--wifi-password-file: cannot read ${join(dir, 'missing')} (ENOENT)`);
+    expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
