@@ -130,4 +130,28 @@ describe('RFC 6120 errors', () => {
     expect(reply.attrs.type).toBe('result');
     expect(owner.stanzas.some((s) => s.attrs.id === 'unasked' || s.attrs.id === 'unasked2')).toBe(false);
   });
+
+  it('user input echoed unclipped: a huge name in disco, sensor data, control and ad-hoc comes back at most 40 characters long', async () => {
+    const long = `x${'y'.repeat(5000)}`;
+    const to = agent.fullJid;
+    const requests: Element[] = [
+      xml('iq', { type: 'get', to }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: long })),
+      xml('iq', { type: 'get', to }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items', node: long })),
+      xml('iq', { type: 'get', to }, xml('req', { xmlns: 'urn:xmpp:iot:sensordata', seqnr: '1', momentary: 'true' }, xml('node', { nodeId: long }))),
+      xml('iq', { type: 'set', to }, xml('set', { xmlns: 'urn:xmpp:iot:control' }, xml('node', { nodeId: long }), xml('boolean', { name: 'fan', value: 'true' }))),
+      xml('iq', { type: 'set', to }, xml('set', { xmlns: 'urn:xmpp:iot:control' }, xml('boolean', { name: long, value: 'true' }))),
+      xml('iq', { type: 'set', to }, xml('set', { xmlns: 'urn:xmpp:iot:control' }, xml('int', { name: 'fan', value: long }))),
+      xml('iq', { type: 'set', to }, xml('command', { xmlns: 'http://jabber.org/protocol/commands', node: long, action: 'execute' })),
+    ];
+    for (const iq of requests) {
+      const reply = await raw(owner, iq);
+      expect(reply.attrs.type).toBe('error');
+      const text = reply.getChild('error')?.getChildText('text', STANZAS) ?? '';
+      expect(text.length).toBeGreaterThan(0);
+      expect(text).not.toContain('y'.repeat(41));
+      // Nor anywhere else in the reply (payloads beside the error, attributes).
+      expect(reply.toString().length).toBeLessThan(1500);
+    }
+  });
 });
+

@@ -3,6 +3,7 @@
 
 import type { DeviceType, Devices, Value } from './devices.js';
 import { StanzaError } from './errors.js';
+import { clip } from '../util/text.js';
 
 export interface Field {
   node: string;
@@ -25,7 +26,7 @@ export function readout(devices: Devices, filter: { nodes?: string[]; fields?: s
   const nodes = filter.nodes?.filter(Boolean) ?? [];
   const names = filter.fields?.filter(Boolean) ?? [];
   for (const id of [...nodes, ...names]) {
-    if (!devices.get(id)) throw new StanzaError('item-not-found', `no device "${id}"`);
+    if (!devices.get(id)) throw new StanzaError('item-not-found', `no device "${clip(id)}"`);
   }
   return devices
     .list()

@@ -12,6 +12,7 @@ import { StanzaError } from '../core/errors.js';
 import { formatState, formatValue } from '../core/format.js';
 import type { IqHandler } from '../xmpp/router.js';
 import { deviceField, formElement, formValues, NS_DATA, type FormField } from './forms.js';
+import { clip } from '../util/text.js';
 
 export const NS_COMMANDS = 'http://jabber.org/protocol/commands';
 export const SESSION_TTL_MS = 10 * 60_000;
@@ -147,7 +148,7 @@ export function commands(deps: CommandDeps) {
   const execute: IqHandler = async ({ child, from, role }) => {
     const node = child.attrs.node;
     const def = COMMANDS.find((c) => c.node === node);
-    if (!def) throw new StanzaError('item-not-found', `no command "${node ?? ''}"`);
+    if (!def) throw new StanzaError('item-not-found', `no command "${clip(node ?? '')}"`);
     if (!def.allowed(role)) throw new StanzaError('forbidden', 'only owners may run this command');
     const action = child.attrs.action ?? 'execute';
     if (!['execute', 'next', 'prev', 'complete', 'cancel'].includes(action)) throw appError('bad-request', 'malformed-action');

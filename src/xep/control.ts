@@ -16,6 +16,7 @@ import type { IqHandler, StanzaHandler } from '../xmpp/router.js';
 import { PayloadError } from '../xmpp/stanza.js';
 import { heldFor, MAX_COMMAND_DELAY_MS } from '../xmpp/delay.js';
 import { deviceField, formElement, formValues, NS_DATA } from './forms.js';
+import { clip } from '../util/text.js';
 
 export const NS_CONTROL = 'urn:xmpp:iot:control';
 
@@ -40,7 +41,8 @@ interface Planned {
 }
 
 function paramError(condition: Condition, name: string | undefined, text: string): StanzaError {
-  return new StanzaError(condition, text, name ? { app: { name: 'paramError', xmlns: NS_CONTROL, attrs: { var: name }, text } } : {});
+  // The parameter's name comes from the requester: quoted back short, like any input.
+  return new StanzaError(condition, text, name ? { app: { name: 'paramError', xmlns: NS_CONTROL, attrs: { var: clip(name, 64) }, text } } : {});
 }
 
 function parseParams(set: Element): Param[] {
@@ -61,12 +63,12 @@ function typed(s: DeviceState, p: Param): Value {
     (type === 'string' && p.kind === 'string');
   if (!fits) {
     if (['color', 'date', 'dateTime', 'duration', 'time'].includes(p.kind)) {
-      throw paramError('bad-request', p.name, `${id} is a ${type}; ${p.kind} parameters are not supported`);
+      throw paramError('bad-request', p.name, `${id} is a ${type}; ${clip(p.kind)} parameters are not supported`);
     }
-    throw paramError('bad-request', p.name, `${id} is a ${type}, not ${p.kind}`);
+    throw paramError('bad-request', p.name, `${id} is a ${type}, not ${clip(p.kind)}`);
   }
-  if ((p.kind === 'int' || p.kind === 'long') && !/^[-+]?\d+$/.test(p.raw)) throw paramError('bad-request', p.name, `${p.kind} value "${p.raw}" is not an integer`);
-  if (p.kind === 'boolean' && !['true', 'false', '1', '0'].includes(p.raw)) throw paramError('bad-request', p.name, `boolean value "${p.raw}" must be true or false`);
+  if ((p.kind === 'int' || p.kind === 'long') && !/^[-+]?\d+$/.test(p.raw)) throw paramError('bad-request', p.name, `${p.kind} value "${clip(p.raw)}" is not an integer`);
+  if (p.kind === 'boolean' && !['true', 'false', '1', '0'].includes(p.raw)) throw paramError('bad-request', p.name, `boolean value "${clip(p.raw)}" must be true or false`);
   return p.raw;
 }
 
@@ -74,13 +76,13 @@ function typed(s: DeviceState, p: Param): Value {
 async function apply(devices: Devices, set: Element, role: Role): Promise<void> {
   if (!canActuate(role)) throw new StanzaError('forbidden', 'only owners may control this gateway');
   const nodes = set.getChildren('node').map((n) => n.attrs.nodeId ?? '');
-  for (const n of nodes) if (!devices.get(n)) throw new StanzaError('item-not-found', `no node "${n}"`);
+  for (const n of nodes) if (!devices.get(n)) throw new StanzaError('item-not-found', `no node "${clip(n)}"`);
   const params = parseParams(set);
   if (params.length === 0) throw new StanzaError('bad-request', 'set names no parameter');
   const plan: Planned[] = [];
   for (const p of params) {
     const s = devices.get(p.name);
-    if (!s || (nodes.length > 0 && !nodes.includes(p.name))) throw paramError('item-not-found', p.name, `no parameter "${p.name}"`);
+    if (!s || (nodes.length > 0 && !nodes.includes(p.name))) throw paramError('item-not-found', p.name, `no parameter "${clip(p.name)}"`);
     if (!s.info.writable) throw paramError('not-allowed', p.name, `${p.name} is read-only`);
     try {
       plan.push({ id: p.name, value: parseValue(s.info, typed(s, p)) });

@@ -8,6 +8,7 @@ import type { Devices } from '../core/devices.js';
 import { StanzaError } from '../core/errors.js';
 import type { IqHandler } from '../xmpp/router.js';
 import type { Identity } from './caps.js';
+import { clip } from '../util/text.js';
 
 export const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
 export const NS_DISCO_ITEMS = 'http://jabber.org/protocol/disco#items';
@@ -64,7 +65,7 @@ export function discoInfo(deps: DiscoDeps): IqHandler {
           return query;
         }
       }
-      throw new StanzaError('item-not-found', `no node "${node}"`);
+      throw new StanzaError('item-not-found', `no node "${clip(node)}"`);
     }
     query.append(identityElement(deps.identity));
     for (const f of ownFeatures(deps)) query.append(xml('feature', { var: f }));
@@ -84,7 +85,7 @@ export function discoItems(deps: DiscoDeps): IqHandler {
           return query;
         }
       }
-      throw new StanzaError('item-not-found', `no node "${node}"`);
+      throw new StanzaError('item-not-found', `no node "${clip(node)}"`);
     }
     const query = xml('query', { xmlns: NS_DISCO_ITEMS });
     for (const { info } of deps.devices.list()) {
