@@ -31,6 +31,7 @@ import { NS_PING, ping } from './xep/ping.js';
 import { NS_SENSORDATA, sensorDataCancel, sensorDataRequest } from './xep/sensordata.js';
 import { NS_VERSION, version } from './xep/version.js';
 import { PRODUCT } from './runtime/version.js';
+import { statusFields } from './services/status.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -125,21 +126,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     };
     for (const device of config.devices) {
       const driver = (opts.driverFor ?? createDriver)(device);
-      this.devices.add(
-        {
-          id: device.id,
-          name: device.name,
-          type: device.type,
-          unit: device.unit,
-          writable: device.writable,
-          deadband: device.deadband,
-          decimals: device.decimals,
-          min: device.min,
-          max: device.max,
-          staleAfterMs: device.staleAfterMs,
-        },
-        driver,
-      );
+      const { id, name, type, unit, writable, deadband, decimals, min, max, staleAfterMs } = device;
+      this.devices.add({ id, name, type, unit, writable, deadband, decimals, min, max, staleAfterMs }, driver);
       addDriver(device.id, driver, device.safe);
     }
     for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge/index.js')).serialBridge(bridge)));
@@ -150,7 +138,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       password,
       service: config.xmpp.service,
       ca,
-      allowPlaintext: config.xmpp.tls.allow_plaintext,
+      allowPlaintext: config.xmpp.tls.allowPlaintext,
       reconnect: config.xmpp.reconnect,
       log: log.child('xmpp'),
       traceXml: config.log.xml,
@@ -249,28 +237,17 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
   /** Live figures for the "Agent status" command. */
   statusFields(): StatusField[] {
-    const s = this.session.stats;
-    const faults = this.devices.list().filter((d) => d.fault).length;
-    const uptime = Math.round((this.clock.now() - this.startedAt) / 1000);
-    return [
-      { var: 'version', label: 'Version', value: PRODUCT.version },
-      { var: 'uptime', label: 'Uptime', value: `${Math.floor(uptime / 3600)} h ${Math.floor((uptime % 3600) / 60)} min ${uptime % 60} s` },
-      { var: 'connection', label: 'Connection', value: this.session.state },
-      { var: 'online-since', label: 'Online since', value: s.onlineSince ? new Date(s.onlineSince).toISOString() : '—' },
-      { var: 'reconnects', label: 'Reconnects', value: String(s.reconnects) },
-      { var: 'devices', label: 'Devices', value: `${this.devices.ids().length} (${faults} faulty)` },
-      { var: 'readings', label: 'Readings received', value: String(this.devices.readings) },
-      { var: 'presences', label: 'Presences sent', value: String(this.reporter.stats.presencesSent) },
-      { var: 'dropped', label: 'Bad frames/samples dropped', value: String(this.drivers.reduce((n, d) => n + (d.stats?.().dropped ?? 0), 0)) },
-      { var: 'queue', label: 'Outbox queue', value: this.outboxSummary() },
-      { var: 'stream', label: 'Stream management', value: this.session.sm.active ? `on · ${s.resumes} resumed · ${this.session.sm.stats.queue} unacked` : 'off' },
-      { var: 'stanza-errors', label: 'Stanza errors sent', value: String(this.router.stats.errorsOut) },
-    ];
-  }
-
-  private outboxSummary(): string {
-    const o = this.store.outbox.stats();
-    return `${o.queued} waiting (${o.alarmsQueued} alarms) · ${this.courier.stats.delivered} delivered · ${o.dropped} dropped when full`;
+    return statusFields({
+      clock: this.clock,
+      startedAt: () => this.startedAt,
+      session: this.session,
+      devices: this.devices,
+      drivers: this.drivers,
+      presencesSent: () => this.reporter.stats.presencesSent,
+      stanzaErrorsSent: () => this.router.stats.errorsOut,
+      outbox: () => this.opened?.outbox.stats(),
+      delivered: () => this.courier.stats.delivered,
+    });
   }
 
   async start(): Promise<void> {

@@ -22,7 +22,7 @@ describe('config schema', () => {
     const { config, issues } = checkConfig(GOOD, { hostname: 'rpi-kitchen' });
     expect(issues).toEqual([]);
     expect(config!.xmpp.resource).toBe('rpi-kitchen');
-    expect(config!.xmpp.tls.allow_plaintext).toBe(false);
+    expect(config!.xmpp.tls.allowPlaintext).toBe(false);
     expect(config!.viewers).toEqual([]);
     expect(config!.devices[1]).toMatchObject({ id: 'fan', writable: true, name: 'fan', deadband: 0 });
     expect(config!.presence).toEqual({ minIntervalMs: 10_000, heartbeatMs: 300_000 });

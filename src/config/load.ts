@@ -65,9 +65,9 @@ export function loadConfigText(text: string, opts: { baseDir: string; env?: Node
   if (env[PASSWORD_ENV]) {
     password = env[PASSWORD_ENV];
     passwordSource = 'environment';
-  } else if (env[PASSWORD_FILE_ENV] || x.password_file) {
+  } else if (env[PASSWORD_FILE_ENV] || x.passwordFile) {
     const fromEnv = Boolean(env[PASSWORD_FILE_ENV]);
-    const file = fromEnv ? resolve(env[PASSWORD_FILE_ENV]!) : resolve(opts.baseDir, x.password_file!);
+    const file = fromEnv ? resolve(env[PASSWORD_FILE_ENV]!) : resolve(opts.baseDir, x.passwordFile!);
     const key = fromEnv ? PASSWORD_FILE_ENV : 'xmpp.password_file';
     try {
       password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
@@ -85,8 +85,8 @@ export function loadConfigText(text: string, opts: { baseDir: string; env?: Node
   }
 
   let ca: string | undefined;
-  if (x.tls.ca_file) {
-    const file = resolve(opts.baseDir, x.tls.ca_file);
+  if (x.tls.caFile) {
+    const file = resolve(opts.baseDir, x.tls.caFile);
     try {
       ca = readFileSync(file, 'utf8');
       if (!ca.includes('-----BEGIN CERTIFICATE-----')) problems.push({ path: 'xmpp.tls.ca_file', message: `${file} holds no PEM certificate` });

@@ -2,7 +2,7 @@
 // Pure: file reads (password_file, ca_file) happen in load.ts.
 
 import { Checker, join, type Issue } from './validate.js';
-import type { DeviceType } from '../core/devices.js';
+import type { DeviceInfo } from '../core/devices.js';
 import type { AlarmRule } from '../core/alarms.js';
 import { checkHardware, HARDWARE_KEYS, type HardwareOptions } from './hardware.js';
 import { checkDurability, checkStreamManagement, DURABILITY_KEYS, type DurabilityConfig, type StreamManagementConfig } from './durability.js';
@@ -15,25 +15,14 @@ export const AVAILABLE_DRIVERS: readonly DriverName[] = DRIVERS;
 export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off'];
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
-export interface DeviceConfig {
-  id: string;
-  name: string;
+/** A configured device: what the core keeps of it (DeviceInfo), plus how it is driven. */
+export interface DeviceConfig extends DeviceInfo {
   driver: DriverName;
-  type: DeviceType;
-  unit: string;
-  writable: boolean;
-  /** Smallest change (absolute) that is worth a new presence; 0 = any change. */
-  deadband: number;
-  decimals: number;
-  min?: number;
-  max?: number;
   initial?: number | boolean | string;
   /** Applied at start and at shutdown (a writable device's fail-safe position). */
   safe?: number | boolean | string;
   /** How often the driver produces a reading. */
   intervalMs: number;
-  /** No reading for this long: the device is stale (presence shows away). */
-  staleAfterMs: number;
   /** Driver-specific settings. */
   options: HardwareOptions;
 }
@@ -50,9 +39,9 @@ export interface XmppConfig {
   jid: string;
   resource: string;
   password?: string;
-  password_file?: string;
+  passwordFile?: string;
   service?: string;
-  tls: { ca_file?: string; allow_plaintext: boolean };
+  tls: { caFile?: string; allowPlaintext: boolean };
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** XEP-0199 pings to the server; intervalMs 0 = off. */
   keepalive: { intervalMs: number; timeoutMs: number };
@@ -145,7 +134,7 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const streamManagement = checkStreamManagement(c, x.stream_management);
 
   if (!jid) return undefined;
-  return { jid, resource, password, password_file, service, tls: { ca_file, allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
+  return { jid, resource, password, passwordFile: password_file, service, tls: { caFile: ca_file, allowPlaintext: allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
 }
 
 function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {

@@ -12,7 +12,6 @@ export interface Logger {
   warn(msg: string, fields?: Fields): void;
   error(msg: string, fields?: Fields): void;
   child(ns: string): Logger;
-  enabled(level: Level): boolean;
 }
 
 export interface LogSink {
@@ -63,7 +62,6 @@ export function createLogger(sink: LogSink, ns = 'agent'): Logger {
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
     child: (sub) => createLogger(sink, `${ns}:${sub}`),
-    enabled: (level) => RANK[level] >= RANK[sink.level],
   };
 }
 

@@ -199,7 +199,6 @@ export function commands(deps: CommandDeps) {
         xml('feature', { var: NS_DATA }),
       ];
     },
-    sessions: () => sessions.size,
   };
 }
 

@@ -18,7 +18,7 @@ export interface RosterDeps {
   log: Logger;
 }
 
-export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<string> } {
+export function roster(deps: RosterDeps): void {
   const { router, session, log } = deps;
   const to = new Set<string>(); // contacts whose presence we receive (or asked for)
   const bareOf = (jid: string): string => jid.split('/')[0]!.toLowerCase();
@@ -81,5 +81,4 @@ export function roster(deps: RosterDeps): { subscribedTo: () => ReadonlySet<stri
     }
   });
 
-  return { subscribedTo: () => to };
 }

@@ -21,10 +21,6 @@ export class AuthError extends Error {
   }
 }
 
-export function isAuthError(err: unknown): err is AuthError {
-  return err instanceof AuthError;
-}
-
 export interface SaslOptions {
   streamFeatures: StreamFeatures;
   username: string;

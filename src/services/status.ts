@@ -1,0 +1,50 @@
+// "Agent status" (ad-hoc command, and anything else that shows the agent's
+// health): live figures gathered from the components, as label/value pairs.
+
+import type { Clock } from '../core/clock.js';
+import type { Devices } from '../core/devices.js';
+import type { Driver } from '../drivers/driver.js';
+import { PRODUCT } from '../runtime/version.js';
+import type { StatusField } from '../xep/commands.js';
+import type { Session } from '../xmpp/session.js';
+import type { OutboxStats } from '../store/outbox.js';
+
+export interface StatusSources {
+  clock: Clock;
+  startedAt: () => number;
+  session: Pick<Session, 'state' | 'stats' | 'sm'>;
+  devices: Devices;
+  drivers: readonly Driver[];
+  presencesSent: () => number;
+  stanzaErrorsSent: () => number;
+  /** Undefined while the store is not open. */
+  outbox: () => OutboxStats | undefined;
+  delivered: () => number;
+}
+
+function duration(seconds: number): string {
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min ${seconds % 60} s`;
+}
+
+export function statusFields(src: StatusSources): StatusField[] {
+  const s = src.session.stats;
+  const faults = src.devices.list().filter((d) => d.fault).length;
+  const uptime = Math.round((src.clock.now() - src.startedAt()) / 1000);
+  const o = src.outbox();
+  const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full` : 'store not open';
+  const sm = src.session.sm;
+  return [
+    { var: 'version', label: 'Version', value: PRODUCT.version },
+    { var: 'uptime', label: 'Uptime', value: duration(uptime) },
+    { var: 'connection', label: 'Connection', value: src.session.state },
+    { var: 'online-since', label: 'Online since', value: s.onlineSince ? new Date(s.onlineSince).toISOString() : '—' },
+    { var: 'reconnects', label: 'Reconnects', value: String(s.reconnects) },
+    { var: 'devices', label: 'Devices', value: `${src.devices.ids().length} (${faults} faulty)` },
+    { var: 'readings', label: 'Readings received', value: String(src.devices.readings) },
+    { var: 'presences', label: 'Presences sent', value: String(src.presencesSent()) },
+    { var: 'dropped', label: 'Bad frames/samples dropped', value: String(src.drivers.reduce((n, d) => n + (d.stats?.().dropped ?? 0), 0)) },
+    { var: 'queue', label: 'Outbox queue', value: queue },
+    { var: 'stream', label: 'Stream management', value: sm.active ? `on · ${s.resumes} resumed · ${sm.stats.queue} unacked` : 'off' },
+    { var: 'stanza-errors', label: 'Stanza errors sent', value: String(src.stanzaErrorsSent()) },
+  ];
+}
