@@ -6,7 +6,7 @@ import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Devices } from '../core/devices.js';
-import { healthShow, summary, type Show } from '../core/format.js';
+import { summary, type Show } from '../core/format.js';
 import { decide, snapshot, type Policy, type Sent } from '../core/reporting.js';
 import type { Logger } from '../runtime/log.js';
 
@@ -27,9 +27,16 @@ export interface Reporter {
   decorate(fn: (presence: Element) => void): void;
 }
 
-export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger; show?: (now: number) => Show }): Reporter {
-  const { devices, session, clock, policy, log } = deps;
-  const showAt = deps.show ?? ((now: number) => healthShow(devices, now));
+export function reporter(deps: {
+  devices: Devices;
+  session: PresenceSink;
+  clock: Clock;
+  policy: Policy;
+  log: Logger;
+  /** The gateway's show at a time (gatewayShow: health and alarms); the LAN advert is handed the same. */
+  show: (now: number) => Show;
+}): Reporter {
+  const { devices, session, clock, policy, log, show: showAt } = deps;
   const stats = { presencesSent: 0, heldBack: 0 };
   const decorators: ((p: Element) => void)[] = [];
   let last: Sent | undefined;
