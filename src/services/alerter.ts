@@ -26,15 +26,13 @@ export function alerter(deps: {
   log: Logger;
 }) {
   const alarms = new Alarms(deps.rules);
-  const stats = { raised: 0, cleared: 0 };
   deps.devices.onChange((c) => {
     if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
     for (const e of alarms.evaluate(c.id, c.value)) {
-      stats[e.kind]++;
       const text = alarmText(deps.devices, e);
       deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
       for (const owner of deps.owners) deps.enqueue(owner, text, 'alarm');
     }
   });
-  return { active: () => alarms.active(), stats };
+  return { active: () => alarms.active() };
 }
