@@ -2,6 +2,8 @@
 // vitest's fake timers behind systemClock, and small fakes for the session,
 // the outbox, the history and the mDNS responder. Nothing here touches the network.
 
+import { EventEmitter } from 'node:events';
+import type { Element } from 'ltx';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/core/clock.js';
 import { Devices, type DeviceInfo } from '../src/core/devices.js';
@@ -10,6 +12,7 @@ import type { Advert, AdvertOptions } from '../src/mdns/responder.js';
 import { createLogger, createSink, type Logger } from '../src/runtime/log.js';
 import { alerter } from '../src/services/alerter.js';
 import { lanAdvertising, type Advertiser } from '../src/services/lan-advert.js';
+import { reporter, type PresenceSink } from '../src/services/presence.js';
 
 const T0 = Date.UTC(2024, 5, 1, 12, 0, 0);
 
@@ -32,9 +35,9 @@ const info = (over: Partial<DeviceInfo> & { id: string }): DeviceInfo => ({
 });
 
 /** A temperature sensor and a writable fan, on the system clock (so on vitest's fake time). */
-function devices(): Devices {
+function devices(opts: { staleAfterMs?: number } = {}): Devices {
   const d = new Devices({ clock: systemClock });
-  d.add(info({ id: 'temperature', unit: '°C', deadband: 0.5 }));
+  d.add(info({ id: 'temperature', unit: '°C', deadband: 0.5, staleAfterMs: opts.staleAfterMs ?? 30_000 }));
   d.add(info({ id: 'fan', type: 'boolean', writable: true }), { write: async (_id, v) => v });
   return d;
 }
@@ -54,6 +57,29 @@ function outbox() {
   const sent: { to: string; body: string }[] = [];
   return { sent, enqueue: (to: string, body: string): void => void sent.push({ to, body }) };
 }
+
+/** Plays the XMPP session for the reporter: online or not, a hold-back, and what was sent. */
+class FakeSession extends EventEmitter<{ online: [jid: string, resumed: boolean]; offline: [] }> implements PresenceSink {
+  online = true;
+  slowedUntil = 0;
+  readonly sent: Element[] = [];
+  async send(stanza: Element): Promise<void> {
+    if (!this.online) throw new Error('not connected');
+    this.sent.push(stanza);
+  }
+  connect(resumed: boolean): void {
+    this.online = true;
+    this.emit('online', 'kitchen@iot.example.org/rpi', resumed);
+  }
+  disconnect(): void {
+    this.online = false;
+    this.emit('offline');
+  }
+}
+
+const presences = (s: FakeSession) => s.sent.filter((p) => p.name === 'presence' && p.attrs.type === undefined);
+const showOf = (p: Element | undefined): string | null => p?.getChildText('show') ?? null;
+const statusOf = (p: Element | undefined): string | null => p?.getChildText('status') ?? null;
 
 type AdvertState = Parameters<Advert['update']>[0];
 
@@ -169,5 +195,76 @@ describe('LAN advert', () => {
     d.report('temperature', 22);
     vi.advanceTimersByTime(10_000);
     expect(mdns.updates).toHaveLength(1);
+  });
+});
+
+describe('alerter', () => {
+  const rules = [{ device: 'temperature', above: 30, hysteresis: 1 }];
+  const owners = ['alice@iot.example.org', 'carol@iot.example.org'];
+
+  it('tells every owner once when an alarm is raised and once when it clears, not while it wobbles', () => {
+    const d = devices();
+    const mail = outbox();
+    const alarms = alerter({ devices: d, rules, owners, enqueue: mail.enqueue, log: recordingLog().log });
+    for (const v of [29, 31, 30.5, 29.5, 31.2, 28.9]) d.report('temperature', v);
+    expect(mail.sent).toEqual([
+      { to: 'alice@iot.example.org', body: '⚠ temperature 31.0 °C above 30.0 °C' },
+      { to: 'carol@iot.example.org', body: '⚠ temperature 31.0 °C above 30.0 °C' },
+      { to: 'alice@iot.example.org', body: '✓ temperature back to 28.9 °C (alarm above 30.0 °C cleared)' },
+      { to: 'carol@iot.example.org', body: '✓ temperature back to 28.9 °C (alarm above 30.0 °C cleared)' },
+    ]);
+    expect(alarms.active()).toEqual([]);
+  });
+
+  it('raises on a value an owner set, as on a reading', async () => {
+    const d = new Devices({ clock: systemClock });
+    d.add(info({ id: 'setpoint', writable: true }), { write: async (_id, v) => v });
+    const mail = outbox();
+    const alarms = alerter({ devices: d, rules: [{ device: 'setpoint', above: 80, hysteresis: 0 }], owners: ['alice@iot.example.org'], enqueue: mail.enqueue, log: recordingLog().log });
+    await d.set('setpoint', 95);
+    expect(alarms.active()).toEqual(['setpoint']);
+    expect(mail.sent.map((m) => m.body)).toEqual(['⚠ setpoint 95.0 above 80.0']);
+  });
+
+  it('dnd stuck forever after a device was removed: removing a device with an active alarm ends it, tells each owner once, and presence leaves dnd', async () => {
+    const d = devices();
+    const mail = outbox();
+    const alarms = alerter({ devices: d, rules, owners, enqueue: mail.enqueue, log: recordingLog().log });
+    const session = new FakeSession();
+    const presence = reporter({
+      devices: d,
+      session,
+      clock: systemClock,
+      policy: { minIntervalMs: 1_000, heartbeatMs: 3_600_000 },
+      log: recordingLog().log,
+      show: (now) => gatewayShow(d, alarms.active(), now),
+    });
+    d.report('temperature', 31);
+    presence.start();
+    expect(showOf(presences(session).at(-1))).toBe('dnd');
+    mail.sent.length = 0;
+
+    d.remove('temperature'); // a bridge's new hello without this channel
+    expect(alarms.active()).toEqual([]);
+    expect(mail.sent).toEqual(
+      owners.map((to) => ({ to, body: '✓ temperature was removed by its driver; alarm above 30.0 °C cleared (no reading showed it recover)' })),
+    );
+    vi.advanceTimersByTime(1_000);
+    const last = presences(session).at(-1);
+    expect(showOf(last)).toBeNull();
+    expect(statusOf(last)).toBe('fan –');
+    await presence.stop();
+  });
+
+  it('says nothing when a device without an active alarm is removed', () => {
+    const d = devices();
+    const mail = outbox();
+    alerter({ devices: d, rules, owners, enqueue: mail.enqueue, log: recordingLog().log });
+    d.report('temperature', 31);
+    d.report('temperature', 20); // raised and cleared again
+    mail.sent.length = 0;
+    d.remove('temperature');
+    d.remove('fan');
+    expect(mail.sent).toEqual([]);
   });
 });
