@@ -17,7 +17,6 @@ export interface KeepaliveTarget {
 export function keepalive(deps: { session: KeepaliveTarget; domain: string; intervalMs: number; timeoutMs: number; log: Logger }) {
   let timer: NodeJS.Timeout | undefined;
   let running = false;
-  const stats = { pings: 0, timeouts: 0 };
 
   const schedule = (): void => {
     clearTimeout(timer);
@@ -25,13 +24,11 @@ export function keepalive(deps: { session: KeepaliveTarget; domain: string; inte
   };
   const tick = async (): Promise<void> => {
     if (!running || !deps.session.online) return;
-    stats.pings++;
     try {
       await deps.session.request(xml('iq', { type: 'get', to: deps.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), deps.timeoutMs);
     } catch (err) {
       // An error reply still proves the link is alive; only silence means it is dead.
       if ((err as Error).name === 'TimeoutError') {
-        stats.timeouts++;
         deps.log.warn('keepalive: the server did not answer a ping; dropping the connection', { timeoutMs: deps.timeoutMs });
         deps.session.dropConnection();
         return;
@@ -42,7 +39,6 @@ export function keepalive(deps: { session: KeepaliveTarget; domain: string; inte
 
   return {
     name: 'keepalive (XEP-0199)',
-    stats,
     start(): void {
       running = true;
       deps.session.on('online', schedule);
