@@ -6,13 +6,14 @@ import { EventEmitter } from 'node:events';
 import type { Element } from 'ltx';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../src/core/clock.js';
-import { Devices, type DeviceInfo } from '../src/core/devices.js';
+import { Devices, type DeviceInfo, type Value } from '../src/core/devices.js';
 import { gatewayShow } from '../src/core/format.js';
 import type { Advert, AdvertOptions } from '../src/mdns/responder.js';
 import { createLogger, createSink, type Logger } from '../src/runtime/log.js';
 import { alerter } from '../src/services/alerter.js';
 import { lanAdvertising, type Advertiser } from '../src/services/lan-advert.js';
 import { reporter, type PresenceSink } from '../src/services/presence.js';
+import { recorder, type HistoryWriter } from '../src/services/recorder.js';
 
 const T0 = Date.UTC(2024, 5, 1, 12, 0, 0);
 
@@ -100,14 +101,13 @@ function fakeAdvertiser() {
 }
 
 describe('LAN advert', () => {
-  const setup = (opts: { readings?: boolean; alarms?: () => readonly string[] } = {}) => {
+  const setup = (opts: { readings?: boolean } = {}) => {
     const d = devices();
     const mdns = fakeAdvertiser();
-    const active = opts.alarms ?? (() => []);
     const lan = lanAdvertising({
       devices: d,
       clock: systemClock,
-      show: (now) => gatewayShow(d, active(), now),
+      show: (now) => gatewayShow(d, [], now),
       user: 'rpi-kitchen',
       jid: 'kitchen@iot.example.org',
       caps: () => ({ node: 'https://example.org/caps', ver: 'abc=' }),
@@ -266,5 +266,211 @@ describe('alerter', () => {
     d.remove('temperature');
     d.remove('fan');
     expect(mail.sent).toEqual([]);
+  });
+});
+
+describe('presence reporter', () => {
+  const policy = { minIntervalMs: 1_000, heartbeatMs: 60_000 };
+  const setup = (opts: { staleAfterMs?: number } = {}) => {
+    const d = devices({ staleAfterMs: opts.staleAfterMs ?? 3_600_000 });
+    const session = new FakeSession();
+    const presence = reporter({ devices: d, session, clock: systemClock, policy, log: recordingLog().log, show: (now) => gatewayShow(d, [], now) });
+    return { d, session, presence };
+  };
+
+  it('sends the first presence at once on start', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    presence.start();
+    expect(presences(session)).toHaveLength(1);
+    expect(statusOf(presences(session)[0])).toBe('temperature 21.0 °C · fan –');
+    expect(showOf(presences(session)[0])).toBeNull();
+    await presence.stop();
+  });
+
+  it('holds back a change inside the deadband until the heartbeat', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    presence.start();
+    vi.advanceTimersByTime(5_000);
+    d.report('temperature', 21.3); // shown differently, but less than the 0.5 deadband
+    vi.advanceTimersByTime(54_999);
+    expect(presences(session)).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(presences(session)).toHaveLength(2);
+    expect(statusOf(presences(session)[1])).toBe('temperature 21.3 °C · fan –');
+    await presence.stop();
+  });
+
+  it('sends a change beyond the deadband no sooner than the min interval after the last presence', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    presence.start();
+    vi.advanceTimersByTime(200);
+    d.report('temperature', 22);
+    vi.advanceTimersByTime(799);
+    expect(presences(session)).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(presences(session)).toHaveLength(2);
+    expect(statusOf(presences(session)[1])).toBe('temperature 22.0 °C · fan –');
+    await presence.stop();
+  });
+
+  it('repeats an unchanged presence every heartbeat', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    presence.start();
+    vi.advanceTimersByTime(59_999);
+    expect(presences(session)).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(presences(session)).toHaveLength(2);
+    vi.advanceTimersByTime(60_000);
+    expect(presences(session)).toHaveLength(3);
+    expect(new Set(presences(session).map(statusOf))).toEqual(new Set(['temperature 21.0 °C · fan –']));
+    await presence.stop();
+  });
+
+  it('shows away as soon as a reading goes stale, with no reading to prompt it', async () => {
+    const { d, session, presence } = setup({ staleAfterMs: 30_000 });
+    d.report('temperature', 21);
+    presence.start();
+    vi.advanceTimersByTime(30_000);
+    expect(presences(session)).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(presences(session)).toHaveLength(2);
+    expect(showOf(presences(session)[1])).toBe('away');
+    await presence.stop();
+  });
+
+  it("reports an owner's command at once, inside the min interval", async () => {
+    const { d, session, presence } = setup();
+    presence.start();
+    vi.advanceTimersByTime(100);
+    await d.set('fan', 'on');
+    expect(presences(session)).toHaveLength(2);
+    expect(statusOf(presences(session)[1])).toBe('temperature – · fan on');
+    await presence.stop();
+  });
+
+  it('holds presence back while the server asked to slow down, then sends it', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    session.slowedUntil = Date.now() + 5_000;
+    presence.start();
+    expect(presences(session)).toHaveLength(0);
+    expect(presence.stats.heldBack).toBe(1);
+    vi.advanceTimersByTime(4_999);
+    expect(presences(session)).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(presences(session)).toHaveLength(1);
+    await presence.stop();
+  });
+
+  it("does not hold back an owner's command while slowed down", async () => {
+    const { d, session, presence } = setup();
+    session.slowedUntil = Date.now() + 60_000;
+    presence.start();
+    await d.set('fan', 'on');
+    expect(presences(session).map(statusOf)).toEqual(['temperature – · fan on']);
+    await presence.stop();
+  });
+
+  it('sends at once on a new session, but not on a resumed one, which still shows the last presence', async () => {
+    const { d, session, presence } = setup();
+    d.report('temperature', 21);
+    presence.start();
+    session.disconnect();
+    vi.advanceTimersByTime(100);
+    session.connect(true);
+    expect(presences(session)).toHaveLength(1);
+    session.disconnect();
+    session.connect(false);
+    expect(presences(session)).toHaveLength(2);
+    await presence.stop();
+  });
+
+  it('says unavailable on stop, and sends nothing after it', async () => {
+    const { d, session, presence } = setup();
+    presence.start();
+    await presence.stop();
+    const last = session.sent.at(-1);
+    expect(last?.attrs.type).toBe('unavailable');
+    expect(statusOf(last)).toBe('gateway stopped');
+    const count = session.sent.length;
+    d.report('temperature', 30);
+    vi.advanceTimersByTime(120_000);
+    expect(session.sent).toHaveLength(count);
+  });
+});
+
+describe('history recorder', () => {
+  /** Plays the store's history: keeps rows, or throws while `failing`. */
+  function history() {
+    const rows: { device: string; t: number; value: Value }[] = [];
+    const writer: HistoryWriter & { failing: boolean } = {
+      failing: false,
+      record(device: string, t: number, value: Value): void {
+        if (writer.failing) throw new Error('SQLITE_FULL: database or disk is full');
+        rows.push({ device, t: t - T0, value });
+      },
+    };
+    return { rows, writer };
+  }
+
+  const setup = () => {
+    const d = devices();
+    const h = history();
+    const log = recordingLog();
+    const r = recorder({ devices: d, history: h.writer, clock: systemClock, intervalMs: 10_000, log: log.log });
+    r.start();
+    return { d, h, log, r };
+  };
+
+  it('records a number at most once per interval', () => {
+    const { d, h, r } = setup();
+    d.report('temperature', 21);
+    vi.advanceTimersByTime(5_000);
+    d.report('temperature', 22);
+    vi.advanceTimersByTime(4_999);
+    d.report('temperature', 23);
+    vi.advanceTimersByTime(1);
+    d.report('temperature', 24);
+    expect(h.rows).toEqual([
+      { device: 'temperature', t: 0, value: 21 },
+      { device: 'temperature', t: 10_000, value: 24 },
+    ]);
+    r.stop();
+  });
+
+  it('records every change of a switch at once, by reading or by command, and not a repeat', async () => {
+    const { d, h, r } = setup();
+    d.report('fan', false);
+    vi.advanceTimersByTime(10);
+    await d.set('fan', 'on');
+    vi.advanceTimersByTime(10);
+    d.report('fan', true);
+    d.report('fan', false);
+    expect(h.rows.map((x) => `${x.t}:${String(x.value)}`)).toEqual(['0:false', '10:true', '20:false']);
+    r.stop();
+  });
+
+  it('a failing history writer does not throw into the readings, is logged once per hundred failures, and recording resumes', () => {
+    const { d, h, log, r } = setup();
+    h.writer.failing = true;
+    for (let i = 0; i < 150; i++) d.report('fan', i % 2 === 0);
+    expect(d.listenerErrors).toBe(0);
+    expect(d.get('fan')?.value).toBe(false);
+    expect(log.lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual(['could not record history', 'could not record history']);
+    h.writer.failing = false;
+    d.report('fan', true);
+    expect(h.rows).toEqual([{ device: 'fan', t: 0, value: true }]);
+    r.stop();
+  });
+
+  it('records nothing once stopped', () => {
+    const { d, h, r } = setup();
+    r.stop();
+    d.report('temperature', 21);
+    expect(h.rows).toEqual([]);
   });
 });
