@@ -1,6 +1,8 @@
 // Presence reporter: turns device state into presence, sent on change beyond
-// the deadband, never faster than min_interval, at least every heartbeat,
-// at once after an owner's command and on every (re)connect.
+// the deadband, never faster than min_interval, at least every heartbeat, and
+// when a reading goes stale; at once after an owner's command and on every new
+// session (a resumed one still shows what we last sent). While the server asks
+// us to slow down, it waits, except for an owner's command.
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
