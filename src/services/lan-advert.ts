@@ -1,7 +1,8 @@
 // The LAN advertising component: keeps the mDNS advert's status and readings
-// in step with the devices, at the same pace as presence, whether or not the
-// XMPP server is reachable. Its status comes from the same show as presence
-// (dnd while an alarm is active, away or xa for health).
+// in step with the devices, re-announced on a device change but no more often
+// than presence's min interval, whether or not the XMPP server is reachable.
+// Its status comes from the same show as presence (dnd while an alarm is
+// active, away for a stale reading or a faulty source).
 
 import { hostname } from 'node:os';
 import type { Clock, TimerHandle } from '../core/clock.js';
