@@ -19,4 +19,17 @@ describe('alarms', () => {
     expect(a.evaluate('t', true)).toEqual([]);
     expect(a.active()).toEqual([]);
   });
+
+  it('forgets a removed device: its active alarms are returned once and no longer active', () => {
+    const a = new Alarms([
+      { device: 't', above: 30, hysteresis: 1 },
+      { device: 'u', below: 5, hysteresis: 1 },
+    ]);
+    a.evaluate('t', 31);
+    a.evaluate('u', 4);
+    expect(a.forget('t')).toEqual([{ device: 't', side: 'above', threshold: 30 }]);
+    expect(a.active()).toEqual(['u']);
+    expect(a.forget('t')).toEqual([]);
+    expect(a.forget('never-seen')).toEqual([]);
+  });
 });

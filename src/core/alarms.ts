@@ -19,6 +19,13 @@ export interface AlarmEvent {
   value: number;
 }
 
+/** An alarm that ended because its device went away, not because a reading recovered. */
+export interface EndedAlarm {
+  device: string;
+  side: 'above' | 'below';
+  threshold: number;
+}
+
 export class Alarms {
   private readonly activeSides = new Map<string, Set<'above' | 'below'>>();
 
@@ -52,6 +59,22 @@ export class Alarms {
       }
     }
     return events;
+  }
+
+  /**
+   * A device that no longer exists (its driver removed it): its alarms end
+   * without a reading. Returns those that were active, so they can be announced.
+   */
+  forget(device: string): EndedAlarm[] {
+    const active = this.activeSides.get(device);
+    this.activeSides.delete(device);
+    if (!active) return [];
+    const ended: EndedAlarm[] = [];
+    for (const side of active) {
+      const threshold = this.rules.find((r) => r.device === device && r[side] !== undefined)?.[side];
+      if (threshold !== undefined) ended.push({ device, side, threshold });
+    }
+    return ended;
   }
 
   /** Devices with an alarm raised now. */

@@ -24,7 +24,7 @@ export function summary(devices: Devices): string {
   return devices.list().map(formatState).join(' · ');
 }
 
-/** The presence <show>: xa when a device is faulty, away when a reading is stale. */
+/** Health alone: xa when a device is faulty, away when a reading is stale. */
 export function healthShow(devices: Devices, now: number): Show {
   let show: Show;
   for (const id of devices.ids()) {
@@ -33,6 +33,14 @@ export function healthShow(devices: Devices, now: number): Show {
     if (h === 'stale') show = 'away';
   }
   return show;
+}
+
+/**
+ * The gateway's show, wherever it is shown (presence, the LAN advert): dnd
+ * while any alarm is active, otherwise its health.
+ */
+export function gatewayShow(devices: Devices, activeAlarms: readonly string[], now: number): Show {
+  return activeAlarms.length > 0 ? 'dnd' : healthShow(devices, now);
 }
 
 export function ago(ms: number): string {

@@ -1,20 +1,30 @@
 // Alarm messages: readings go through the alarm rules; each raise and each
 // recovery becomes one chat message to every owner, queued durably in the
-// outbox (delivered once, in order, even across a reconnect or a power cut),
-// and presence shows dnd while any alarm is active.
+// outbox (delivered once, in order, even across a reconnect or a power cut).
+// A device its driver removes (a bridge's new hello without that channel)
+// takes its alarms with it, and the owners are told once. active() is what
+// the gateway's show reads: dnd while any alarm is active.
 
-import { Alarms, type AlarmEvent, type AlarmRule } from '../core/alarms.js';
-import type { Devices } from '../core/devices.js';
+import { Alarms, type AlarmEvent, type AlarmRule, type EndedAlarm } from '../core/alarms.js';
+import type { DeviceInfo, Devices } from '../core/devices.js';
 import { formatValue } from '../core/format.js';
 import type { Logger } from '../runtime/log.js';
 
-export function alarmText(devices: Devices, e: AlarmEvent): string {
-  const info = devices.get(e.device)?.info;
-  const fmt = (v: number): string => (info ? formatValue(info, v) : String(v));
+const formatter = (info: DeviceInfo | undefined) => (v: number): string => (info ? formatValue(info, v) : String(v));
+
+export function alarmText(info: DeviceInfo | undefined, e: AlarmEvent): string {
+  const fmt = formatter(info);
   const name = info?.name ?? e.device;
   return e.kind === 'raised'
     ? `⚠ ${name} ${fmt(e.value)} ${e.side} ${fmt(e.threshold)}`
     : `✓ ${name} back to ${fmt(e.value)} (alarm ${e.side} ${fmt(e.threshold)} cleared)`;
+}
+
+/** One line for all the alarms a removed device took with it. */
+export function removedText(info: DeviceInfo | undefined, device: string, ended: readonly EndedAlarm[]): string {
+  const fmt = formatter(info);
+  const which = ended.map((a) => `${a.side} ${fmt(a.threshold)}`).join(' and ');
+  return `✓ ${info?.name ?? device} was removed by its driver; alarm${ended.length > 1 ? 's' : ''} ${which} cleared (no reading showed it recover)`;
 }
 
 export function alerter(deps: {
@@ -26,15 +36,30 @@ export function alerter(deps: {
   log: Logger;
 }) {
   const alarms = new Alarms(deps.rules);
-  const stats = { raised: 0, cleared: 0 };
+  // What a device with an active alarm is, for the message once it is removed (the registry has forgotten it by then).
+  const alarmed = new Map<string, DeviceInfo>();
+  const tell = (text: string): void => {
+    for (const owner of deps.owners) deps.enqueue(owner, text, 'alarm');
+  };
+
   deps.devices.onChange((c) => {
-    if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
-    for (const e of alarms.evaluate(c.id, c.value)) {
-      stats[e.kind]++;
-      const text = alarmText(deps.devices, e);
-      deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
-      for (const owner of deps.owners) deps.enqueue(owner, text, 'alarm');
+    if (c.cause === 'removed') {
+      const ended = alarms.forget(c.id);
+      const info = alarmed.get(c.id);
+      alarmed.delete(c.id);
+      if (ended.length === 0) return;
+      deps.log.warn('alarm cleared: device removed', { device: c.id, sides: ended.map((a) => a.side) });
+      tell(removedText(info, c.id, ended));
+      return;
     }
+    if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
+    const info = deps.devices.get(c.id)?.info;
+    for (const e of alarms.evaluate(c.id, c.value)) {
+      deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
+      tell(alarmText(info, e));
+    }
+    if (info && alarms.active().includes(c.id)) alarmed.set(c.id, info);
+    else alarmed.delete(c.id);
   });
-  return { active: () => alarms.active(), stats };
+  return { active: () => alarms.active() };
 }

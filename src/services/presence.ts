@@ -1,12 +1,14 @@
 // Presence reporter: turns device state into presence, sent on change beyond
-// the deadband, never faster than min_interval, at least every heartbeat,
-// at once after an owner's command and on every (re)connect.
+// the deadband, never faster than min_interval, at least every heartbeat, and
+// when a reading goes stale; at once after an owner's command and on every new
+// session (a resumed one still shows what we last sent). While the server asks
+// us to slow down, it waits, except for an owner's command.
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import type { Clock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Devices } from '../core/devices.js';
-import { healthShow, summary, type Show } from '../core/format.js';
+import { summary, type Show } from '../core/format.js';
 import { decide, snapshot, type Policy, type Sent } from '../core/reporting.js';
 import type { Logger } from '../runtime/log.js';
 
@@ -27,14 +29,21 @@ export interface Reporter {
   decorate(fn: (presence: Element) => void): void;
 }
 
-export function reporter(deps: { devices: Devices; session: PresenceSink; clock: Clock; policy: Policy; log: Logger; show?: (now: number) => Show }): Reporter {
-  const { devices, session, clock, policy, log } = deps;
-  const showAt = deps.show ?? ((now: number) => healthShow(devices, now));
+export function reporter(deps: {
+  devices: Devices;
+  session: PresenceSink;
+  clock: Clock;
+  policy: Policy;
+  log: Logger;
+  /** The gateway's show at a time (gatewayShow: health and alarms); the LAN advert is handed the same. */
+  show: (now: number) => Show;
+}): Reporter {
+  const { devices, session, clock, policy, log, show: showAt } = deps;
   const stats = { presencesSent: 0, heldBack: 0 };
   const decorators: ((p: Element) => void)[] = [];
   let last: Sent | undefined;
   let urgent = false;
-  let timer: NodeJS.Timeout | undefined;
+  let timer: TimerHandle | undefined;
   let unsubscribe: (() => void) | undefined;
   let running = false;
 
@@ -54,17 +63,17 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
   };
 
   const evaluate = (): void => {
-    clearTimeout(timer);
+    clock.clearTimeout(timer);
     timer = undefined;
     if (!running || !session.online) return;
+    const now = clock.now();
     // The server said wait: presence is optional traffic, so it waits (an owner's command still gets its answer).
-    const holdMs = (session.slowedUntil ?? 0) - Date.now();
+    const holdMs = (session.slowedUntil ?? 0) - now;
     if (holdMs > 0 && !urgent) {
       stats.heldBack++;
-      timer = setTimeout(evaluate, holdMs);
+      timer = clock.setTimeout(evaluate, holdMs);
       return;
     }
-    const now = clock.now();
     const current = snapshot(devices, showAt(now), now);
     const d = decide({ policy, last, current, devices, now, urgent });
     let wake: number;
@@ -79,7 +88,7 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
       wake = d.at;
     }
     wake = Math.min(wake, nextStale(now));
-    timer = setTimeout(evaluate, Math.max(0, wake - now));
+    timer = clock.setTimeout(evaluate, Math.max(0, wake - now));
   };
 
   return {
@@ -96,12 +105,12 @@ export function reporter(deps: { devices: Devices; session: PresenceSink; clock:
         if (!resumed) last = undefined;
         evaluate();
       });
-      session.on('offline', () => clearTimeout(timer));
+      session.on('offline', () => clock.clearTimeout(timer));
       evaluate();
     },
     async stop() {
       running = false;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       unsubscribe?.();
       if (session.online) {
         await session.send(xml('presence', { type: 'unavailable' }, xml('status', {}, 'gateway stopped'))).catch(() => {});

@@ -9,6 +9,7 @@
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import { canActuate, type Role } from '../core/authority.js';
+import type { Clock } from '../core/clock.js';
 import { parseValue, type DeviceState, type Devices, type Value } from '../core/devices.js';
 import { isStanzaError, StanzaError, type Condition } from '../core/errors.js';
 import type { Logger } from '../runtime/log.js';
@@ -124,12 +125,16 @@ export function controlSet(devices: Devices): IqHandler {
   };
 }
 
-/** <message><set xmlns=…control/></message>: applied for owners, never answered. */
-export function controlMessage(devices: Devices, log: Logger, now: () => number = Date.now): StanzaHandler {
+/**
+ * <message><set xmlns=…control/></message>: applied for owners, never answered.
+ * One the server held longer than MAX_COMMAND_DELAY_MS (by the clock's time of day) is not applied.
+ */
+export function controlMessage(deps: { devices: Devices; clock: Clock; log: Logger }): StanzaHandler {
+  const { devices, clock, log } = deps;
   return async (stanza, role) => {
     const set = stanza.getChild('set', NS_CONTROL);
     if (!set) return;
-    const held = heldFor(stanza, now());
+    const held = heldFor(stanza, clock.now());
     if (held > MAX_COMMAND_DELAY_MS) return void log.warn('stale control message not applied', { from: stanza.attrs.from, heldMs: held });
     try {
       await apply(devices, set, role);

@@ -5,35 +5,37 @@
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
+import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Logger } from '../runtime/log.js';
 
 export interface KeepaliveTarget {
   readonly online: boolean;
+  /** Rejects with an error named TimeoutError when no reply came within timeoutMs (as @xmpp/iq does). */
   request(iq: Element, timeoutMs: number): Promise<Element>;
   dropConnection(): void;
   on(event: 'online' | 'offline', fn: () => void): unknown;
 }
 
-export function keepalive(deps: { session: KeepaliveTarget; domain: string; intervalMs: number; timeoutMs: number; log: Logger }) {
-  let timer: NodeJS.Timeout | undefined;
+const isTimeout = (err: unknown): boolean => err instanceof Error && err.name === 'TimeoutError';
+
+export function keepalive(deps: { session: KeepaliveTarget; clock: Clock; domain: string; intervalMs: number; timeoutMs: number; log: Logger }) {
+  const { session, clock } = deps;
+  let timer: TimerHandle | undefined;
   let running = false;
-  const stats = { pings: 0, timeouts: 0 };
 
   const schedule = (): void => {
-    clearTimeout(timer);
-    if (running && deps.session.online) timer = setTimeout(tick, deps.intervalMs);
+    clock.clearTimeout(timer);
+    timer = running && session.online ? clock.setTimeout(() => void tick(), deps.intervalMs) : undefined;
   };
   const tick = async (): Promise<void> => {
-    if (!running || !deps.session.online) return;
-    stats.pings++;
+    if (!running || !session.online) return;
     try {
-      await deps.session.request(xml('iq', { type: 'get', to: deps.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), deps.timeoutMs);
+      await session.request(xml('iq', { type: 'get', to: deps.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), deps.timeoutMs);
     } catch (err) {
       // An error reply still proves the link is alive; only silence means it is dead.
-      if ((err as Error).name === 'TimeoutError') {
-        stats.timeouts++;
+      if (isTimeout(err)) {
         deps.log.warn('keepalive: the server did not answer a ping; dropping the connection', { timeoutMs: deps.timeoutMs });
-        deps.session.dropConnection();
+        session.dropConnection();
         return;
       }
     }
@@ -42,16 +44,15 @@ export function keepalive(deps: { session: KeepaliveTarget; domain: string; inte
 
   return {
     name: 'keepalive (XEP-0199)',
-    stats,
     start(): void {
       running = true;
-      deps.session.on('online', schedule);
-      deps.session.on('offline', () => clearTimeout(timer));
+      session.on('online', schedule);
+      session.on('offline', () => clock.clearTimeout(timer));
       schedule();
     },
     stop(): void {
       running = false;
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     },
   };
 }
