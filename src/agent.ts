@@ -21,7 +21,7 @@ import { alerter } from './services/alerter.js';
 import { courier, type Courier } from './services/courier.js';
 import { recorder } from './services/recorder.js';
 import { openStore, type Store } from './store/db.js';
-import { healthShow } from './core/format.js';
+import { gatewayShow, type Show } from './core/format.js';
 import type { AuthError } from './xmpp/sasl.js';
 import { capsElement, capsVer, CAPS_NODE, type Identity } from './xep/caps.js';
 import { commands, NS_COMMANDS, type StatusField } from './xep/commands.js';
@@ -178,7 +178,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // Viewers reach the handler so that they get the draft's setResponse too; it refuses them.
     this.router.set(NS_CONTROL, 'set', controlSet(this.devices), { allow: ['owner', 'viewer'] });
     this.router.get(NS_CONTROL, 'getForm', controlForm(this.devices));
-    this.router.onMessage(controlMessage(this.devices, log.child('control')));
+    this.router.onMessage(controlMessage({ devices: this.devices, clock, log: log.child('control') }));
     this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past }));
     roster({
       router: this.router,
@@ -192,6 +192,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     const storeOf = (): Store => this.store;
     this.courier = courier({ store: { get outbox() { return storeOf().outbox; } }, session: this.session, clock, log: log.child('outbox') });
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
+    // One show for presence and the LAN advert: dnd while an alarm is active, else health.
+    const show = (now: number): Show => gatewayShow(this.devices, alarms.active(), now);
 
     this.reporter = reporter({
       devices: this.devices,
@@ -199,7 +201,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       clock,
       policy: config.presence,
       log: log.child('presence'),
-      show: (now) => (alarms.active().length > 0 ? 'dnd' : healthShow(this.devices, now)),
+      show,
     });
     this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye
@@ -211,13 +213,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     );
     if (config.xmpp.keepalive.intervalMs > 0) {
       const domain = self.slice(self.indexOf('@') + 1);
-      this.components.push(keepalive({ session: this.session, domain, ...config.xmpp.keepalive, log: log.child('keepalive') }));
+      this.components.push(keepalive({ session: this.session, clock, domain, ...config.xmpp.keepalive, log: log.child('keepalive') }));
     }
     if (config.mdns.enabled) {
       this.components.push(
         lanAdvertising({
           devices: this.devices,
           clock,
+          show,
           user: config.xmpp.resource,
           jid: self,
           caps: () => ({ node: CAPS_NODE, ver: caps() }),

@@ -51,7 +51,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.clock = opts.clock ?? systemClock;
     const domain = opts.jid.slice(opts.jid.indexOf('@') + 1);
     const sm = opts.streamManagement ?? DEFAULT_STREAM_MANAGEMENT;
-    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: this.clock.now, ...sm });
+    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), ...sm });
     const client = assembleClient({
       ...opts,
       sm: this.sm,
@@ -68,7 +68,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.entity = client.entity;
     this.iqCaller = client.iqCaller;
-    this.throttle = new Throttle(this.clock.now);
+    this.throttle = new Throttle(() => this.clock.now());
     this.delivery = new Delivery({
       sm: this.sm,
       write: (el) => this.entity.send(el),
