@@ -10,7 +10,7 @@ const ROOT = join(__dirname, '..');
 
 describe('soak', () => {
   it('loses and duplicates no alarm across server restarts, network cuts and serial pulls', async () => {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.bench.json')], { cwd: ROOT });
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.tools.json')], { cwd: ROOT });
     const child = spawn(process.execPath, [join(ROOT, 'dist-tools/bench/soak.js'), '--minutes', '1', '--no-report'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
