@@ -29,6 +29,10 @@ export interface BridgeStats extends DriverStats {
   firmware?: string;
 }
 
+export interface BridgeDriver extends Driver {
+  stats(): BridgeStats;
+}
+
 type Counter = Exclude<keyof BridgeStats, 'firmware' | 'dropped'>;
 
 export interface BridgeDeps {
@@ -45,7 +49,7 @@ async function serialportOpener(): Promise<OpenPort> {
   return ({ path, baudRate }) => new SerialPort({ path, baudRate, autoOpen: false });
 }
 
-export function serialBridge(cfg: BridgeConfig, deps: BridgeDeps = {}): Driver & { stats(): BridgeStats } {
+export function serialBridge(cfg: BridgeConfig, deps: BridgeDeps = {}): BridgeDriver {
   const clock = deps.clock ?? systemClock;
   const counts: Omit<BridgeStats, 'firmware'> = { dropped: 0, frames: 0, badCrc: 0, malformed: 0, tooLong: 0, unknown: 0, gaps: 0, reopens: 0 };
   const count = (what: Counter): void => {
