@@ -12,6 +12,7 @@ import type { DriverContext } from '../src/drivers/driver.js';
 import { serialBridge, SILENCE_MS, type BridgeStats, type OpenPort } from '../src/drivers/serial-bridge/index.js';
 import { link, type LinkCounter } from '../src/drivers/serial-bridge/link.js';
 import { encode, parseLine, type Frame } from '../src/drivers/serial-bridge/protocol.js';
+import { requests } from '../src/drivers/serial-bridge/requests.js';
 import { createLogger, createSink } from '../src/runtime/log.js';
 
 const PATH = '/dev/ttyBRIDGE';
@@ -381,6 +382,20 @@ describe('requests', () => {
     await expect(driver.write('pump', true)).rejects.toThrow('the bridge no longer has this channel');
     await expect(driver.write('fan', 'maybe')).rejects.toThrow('"maybe" cannot be sent to the bridge');
     expect(b.received().filter((f) => f.type === 'SET')).toEqual([]);
+  });
+
+  it('a SET superseded by a wrapped sequence number does not leave its timer running (regression)', async () => {
+    const sent: string[] = [];
+    const r = requests({ write: (l) => void sent.push(l), clock: systemClock, timeoutMs: 2000 });
+    const first = r.set('fan', '1');
+    for (let i = 0; i < 255; i++) r.send('HB');
+    const second = r.set('fan', '0');
+    expect(sent.at(-1)).toBe(encode(0, 'SET', 'fan', '0'));
+    await expect(first).rejects.toThrow('superseded');
+    expect(vi.getTimerCount()).toBe(1);
+    r.answer({ seq: 9, type: 'ACK', ref: 0 });
+    await expect(second).resolves.toBeUndefined();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
 

@@ -52,7 +52,11 @@ export function requests(deps: RequestsDeps): Requests {
           reject(new Error(`no answer from the bridge within ${timeoutMs} ms`));
         }, timeoutMs);
         // 256 frames later the counter is back on this number: an older SET still waiting on it can no longer be told apart.
-        pending.get(seq)?.reject(new Error('superseded'));
+        const older = pending.get(seq);
+        if (older) {
+          clock.clearTimeout(older.timer);
+          older.reject(new Error('superseded'));
+        }
         pending.set(seq, { resolve, reject, timer });
       });
     },
