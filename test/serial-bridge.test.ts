@@ -5,102 +5,13 @@
 // bridge.integration.test.ts (socat) and firmware.integration.test.ts (simavr).
 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SerialPortMock } from 'serialport';
 import { systemClock } from '../src/core/clock.js';
-import type { Actuator, DeviceInfo, Value } from '../src/core/devices.js';
-import type { DriverContext } from '../src/drivers/driver.js';
-import { serialBridge, SILENCE_MS, type BridgeStats, type OpenPort } from '../src/drivers/serial-bridge/index.js';
+import type { Value } from '../src/core/devices.js';
+import { serialBridge, SILENCE_MS, type BridgeStats } from '../src/drivers/serial-bridge/index.js';
 import { link, type LinkCounter } from '../src/drivers/serial-bridge/link.js';
-import { encode, parseLine, type Frame } from '../src/drivers/serial-bridge/protocol.js';
+import { encode, type Frame } from '../src/drivers/serial-bridge/protocol.js';
 import { requests } from '../src/drivers/serial-bridge/requests.js';
-import { createLogger, createSink } from '../src/runtime/log.js';
-
-const PATH = '/dev/ttyBRIDGE';
-// @serialport/binding-mock as SerialPortMock holds it, not imported here: the
-// package ships a CommonJS and an ES build with separate port tables (and no
-// types for the ES one), and serialport, being CommonJS, sees only the first.
-const binding = SerialPortMock.binding;
-
-/** Lets the mock binding's nextTick/promise chains run (no time passes). */
-const settle = async (): Promise<void> => {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-};
-const advance = async (ms: number): Promise<void> => {
-  await vi.advanceTimersByTimeAsync(ms);
-  await settle();
-};
-
-/** The board's side of the mock port: what it says, what it was sent, its cable. */
-function board() {
-  const ports: SerialPortMock[] = [];
-  const openedAt: number[] = [];
-  let seq = 0;
-  binding.createPort(PATH, { record: true });
-  const open: OpenPort = ({ path, baudRate }) => {
-    openedAt.push(Date.now());
-    const p = new SerialPortMock({ path, baudRate, autoOpen: false });
-    ports.push(p);
-    return p;
-  };
-  const wire = () => {
-    const p = ports.at(-1)?.port;
-    if (!p?.isOpen) throw new Error('the board is not connected');
-    return p;
-  };
-  return {
-    open,
-    openedAt,
-    raw: (bytes: string | Buffer) => wire().emitData(bytes),
-    say(type: string, ...fields: string[]) {
-      wire().emitData(encode(seq, type, ...fields));
-      seq = (seq + 1) & 0xff;
-    },
-    /** Frames that never reached the agent. */
-    lose: (n: number) => void (seq = (seq + n) & 0xff),
-    hello(...chs: [id: string, kind: string, unit: string, access: string][]) {
-      seq = 0; // a booting board starts counting again
-      this.say('HELLO', 'xia-test', '1.2.0', String(chs.length));
-      for (const ch of chs) this.say('CH', ...ch);
-    },
-    /** Every well-formed frame the agent wrote, on every port it opened. */
-    received: (): Frame[] =>
-      ports
-        .flatMap((p) => (p.port?.recording.toString('latin1') ?? '').split('\n'))
-        .map((l) => parseLine(l))
-        .flatMap((r) => (r.ok ? [r.frame] : [])),
-    /** The cable is pulled: the port closes under the driver and cannot be opened again. */
-    unplug() {
-      binding.reset();
-      ports.at(-1)?.close();
-    },
-    plug: () => binding.createPort(PATH, { record: true }),
-  };
-}
-
-/** The agent's side of DriverContext, recording what the driver told it. */
-function agentSide(configured: string[] = []) {
-  const devices = new Map<string, { info: DeviceInfo; actuator: Actuator | undefined }>();
-  const events: string[] = [];
-  const readings: [string, Value][] = [];
-  const faults: [string, string][] = [];
-  const lines: string[] = [];
-  const ctx: DriverContext = {
-    report: (id, v) => void readings.push([id, v]),
-    fault: (id, m) => void faults.push([id, m]),
-    add(info, actuator) {
-      events.push(`add ${info.id}`);
-      devices.set(info.id, { info, actuator });
-    },
-    remove(id) {
-      events.push(`remove ${id}`);
-      devices.delete(id);
-    },
-    taken: (id) => configured.includes(id) || devices.has(id),
-    log: createLogger(createSink('debug', (l) => lines.push(l)), 'driver:bridge'),
-  };
-  const logged = (msg: string): unknown[] => lines.map((l) => JSON.parse(l) as { msg: string }).filter((r) => r.msg === msg);
-  return { ctx, devices, events, readings, faults, logged };
-}
+import { advance, agentSide, binding, board, PATH, settle } from './helpers/serial-board.js';
 
 const stops: (() => Promise<void>)[] = [];
 
@@ -137,13 +48,7 @@ describe('link', () => {
     const frames: Frame[] = [];
     const faults: string[] = [];
     let opened = 0;
-    const l = link({
-      path: PATH,
-      baudRate: 115200,
-      open: b.open,
-      clock: systemClock,
-      log: agentSide().ctx.log,
-      random: () => 0,
+    const l = link({ path: PATH, baudRate: 115200, open: b.open, clock: systemClock, log: agentSide().ctx.log, random: () => 0,
       count: (what) => void (counts[what] = (counts[what] ?? 0) + 1),
       frame: (f) => void frames.push(f),
       opened: () => void opened++,
@@ -274,10 +179,7 @@ describe('channels', () => {
     b.hello(...TEMP_FAN);
     b.say('D', 'temperature=21.4', 'fan=1');
     await settle();
-    expect(agent.readings).toEqual([
-      ['temperature', 21.4],
-      ['fan', true],
-    ]);
+    expect(agent.readings).toEqual([['temperature', 21.4], ['fan', true]]);
   });
 
   it('a value its channel cannot hold is counted as malformed and dropped; the other values of the line still count', async () => {
@@ -313,10 +215,7 @@ describe('channels', () => {
     expect(agent.faults).toEqual([['temperature', 'bridge error: sensor']]);
     b.say('ERR', '-', 'brownout');
     await settle();
-    expect(agent.faults.slice(1)).toEqual([
-      ['temperature', 'bridge error: brownout'],
-      ['fan', 'bridge error: brownout'],
-    ]);
+    expect(agent.faults.slice(1)).toEqual([['temperature', 'bridge error: brownout'], ['fan', 'bridge error: brownout']]);
   });
 
   it('stats: a bad line or value counts as dropped, a frame of a type it does not know only as unknown', async () => {
@@ -409,10 +308,7 @@ describe('faults', () => {
     await settle();
     b.unplug();
     await expect(set).rejects.toThrow('the serial port closed');
-    expect(agent.faults).toEqual([
-      ['temperature', 'serial port gone'],
-      ['fan', 'serial port gone'],
-    ]);
+    expect(agent.faults).toEqual([['temperature', 'serial port gone'], ['fan', 'serial port gone']]);
     expect(agent.logged('serial port gone; reopening')).toHaveLength(1);
     await expect(driver.write('fan', true)).rejects.toThrow('the serial port is not open');
     b.plug();
@@ -432,10 +328,7 @@ describe('faults', () => {
     await advance(SILENCE_MS - 1);
     expect(agent.faults).toEqual([]);
     await advance(1);
-    expect(agent.faults).toEqual([
-      ['temperature', 'the bridge stopped answering'],
-      ['fan', 'the bridge stopped answering'],
-    ]);
+    expect(agent.faults).toEqual([['temperature', 'the bridge stopped answering'], ['fan', 'the bridge stopped answering']]);
     expect(agent.logged('bridge silent')).toHaveLength(1);
     expect(b.received().filter((f) => f.type === 'HB')).toHaveLength(1);
   });
