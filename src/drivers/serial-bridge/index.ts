@@ -5,7 +5,7 @@
 // show a fault. This file wires the pieces: link.ts (the port), channels.ts
 // (the devices), requests.ts (what we send and the answers).
 
-import { systemClock, type Clock } from '../../core/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 import type { Value } from '../../core/devices.js';
 import type { BridgeConfig } from '../../config/schema.js';
 import type { Driver, DriverStats } from '../driver.js';
@@ -57,7 +57,7 @@ export function serialBridge(cfg: BridgeConfig, deps: BridgeDeps = {}): BridgeDr
     // These are lines or values thrown away; unknown frame types are ignored, not dropped.
     if (what === 'badCrc' || what === 'malformed' || what === 'tooLong') counts.dropped++;
   };
-  let running: { link: Link; channels: Channels; requests: Requests; heartbeat: ReturnType<Clock['setInterval']> } | undefined;
+  let running: { link: Link; channels: Channels; requests: Requests; heartbeat: TimerHandle } | undefined;
 
   function write(id: string, value: Value): Promise<Value> {
     const ch = running?.channels.get(id);
