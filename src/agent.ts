@@ -130,7 +130,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       this.devices.add({ id, name, type, unit, writable, deadband, decimals, min, max, staleAfterMs }, driver);
       addDriver(device.id, driver, device.safe);
     }
-    for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge/index.js')).serialBridge(bridge)));
+    for (const bridge of config.bridges) addDriver(bridge.id, lazyDriver('serial-bridge', async () => (await import('./drivers/serial-bridge/index.js')).serialBridge(bridge, { clock })));
 
     this.session = new Session({
       jid: self,
