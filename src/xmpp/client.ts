@@ -7,7 +7,6 @@ import { Client } from '@xmpp/client-core';
 import tcp from '@xmpp/tcp';
 import middlewareFactory from '@xmpp/middleware';
 import streamFeaturesFactory from '@xmpp/stream-features';
-import iqCallerFactory, { type IqCaller } from '@xmpp/iq/caller.js';
 import resolve from '@xmpp/resolve';
 import type { Element } from 'ltx';
 import { sasl, type AuthError } from './sasl.js';
@@ -17,6 +16,7 @@ import type { Logger } from '../runtime/log.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { StreamManagement } from './stream-management.js';
 import { establishment } from './establish.js';
+import { IqCaller } from './iq-caller.js';
 
 /** Counts every stanza on its way to the socket (stream management must see what the IQ layer sends too). */
 export class CountingClient extends Client {
@@ -42,6 +42,7 @@ export interface ClientOptions {
   onResumed(jid: string): void;
   /** Log every stanza in and out here (never SASL). */
   trace?: Logger;
+  clock: Clock;
 }
 
 export interface AssembledClient {
@@ -63,7 +64,10 @@ export function assembleClient(o: ClientOptions): AssembledClient {
   directTls(entity, tlsSettings);
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });
-  const iqCaller = iqCallerFactory({ middleware, entity });
+  const iqCaller = new IqCaller({ send: (iq) => entity.send(iq), self: o.jid, clock: o.clock });
+  // Replies to our own requests, matched by id and sender, go no further.
+  middleware.use((ctx, next) => (iqCaller.route(ctx.stanza) ? undefined : next()));
+  entity.on('disconnect', () => iqCaller.failAll('the connection closed'));
   resolve({ entity });
   starttls(streamFeatures, tlsSettings);
   sasl({ streamFeatures, username: local, password: o.password, cache: o.cache, allowPlaintext: o.allowPlaintext, onResult: o.onAuth });

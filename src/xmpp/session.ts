@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
-import type { IqCaller } from '@xmpp/iq/caller.js';
+import type { IqCaller } from './iq-caller.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Logger } from '../runtime/log.js';
 import type { AuthError } from './sasl.js';
@@ -65,6 +65,7 @@ export class Session extends EventEmitter<SessionEvents> {
       },
       onResumed: (jid) => this.becomeOnline(jid, true),
       trace: opts.traceXml ? this.log : undefined,
+      clock: this.clock,
     });
     this.entity = client.entity;
     this.iqCaller = client.iqCaller;
