@@ -167,9 +167,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         deviceNodes(this.devices),
       ],
     };
-    this.router.get(NS_DISCO_INFO, 'query', discoInfo(disco));
+    // Our server may ping us and ask who we are (caps, features), nothing more.
+    this.router.get(NS_DISCO_INFO, 'query', discoInfo(disco), { allow: ['owner', 'viewer', 'server'] });
     this.router.get(NS_DISCO_ITEMS, 'query', discoItems(disco));
-    this.router.get(NS_PING, 'ping', ping);
+    this.router.get(NS_PING, 'ping', ping, { allow: ['owner', 'viewer', 'server'] });
     this.router.get(NS_VERSION, 'query', version(PRODUCT.name, PRODUCT.version));
     this.router.set(NS_COMMANDS, 'command', adhoc.execute, { allow: ['owner', 'viewer'] });
     const past = { history, historyRetentionMs: config.store.history.retentionMs };

@@ -148,12 +148,23 @@ describe('authority', () => {
   const a = createAuthority({ self: 'gw@iot.test', owners: ['Alice@iot.test'], viewers: ['bob@iot.test'] });
   it('knows owners, viewers, the server and strangers', () => {
     expect(a.roleOf('alice@iot.test/phone')).toBe('owner');
-    expect(a.roleOf('gw@iot.test/other')).toBe('owner');
     expect(a.roleOf('bob@iot.test/x')).toBe('viewer');
     expect(a.roleOf('iot.test')).toBe('server');
     expect(a.roleOf(undefined)).toBe('server');
     expect(a.roleOf('eve@iot.test/x')).toBe('stranger');
     expect(a.roleOf('alice@evil.test')).toBe('stranger');
+    expect(a.roleOf('iot.test/component')).toBe('stranger');
+  });
+
+  it("gives the gateway's own account no rights it is not given", () => {
+    // Its other resources: strangers (the password is on every gateway's SD card).
+    expect(a.roleOf('gw@iot.test/other')).toBe('stranger');
+    expect(a.roleOf('GW@iot.test/other')).toBe('stranger');
+    // The account itself, as the server speaks for it (roster pushes): the server's few rights.
+    expect(a.roleOf('gw@iot.test')).toBe('server');
+    // Listed, it gets what the list says.
+    expect(createAuthority({ self: 'gw@iot.test', owners: ['alice@iot.test'], viewers: ['gw@iot.test'] }).roleOf('gw@iot.test/other')).toBe('viewer');
+    expect(createAuthority({ self: 'gw@iot.test', owners: ['gw@iot.test'], viewers: [] }).roleOf('gw@iot.test/other')).toBe('owner');
   });
 });
 

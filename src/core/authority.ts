@@ -1,4 +1,5 @@
-// Who may do what: owners read and actuate, viewers read, everyone else nothing.
+// Who may do what: owners read and actuate, viewers read, our server a few
+// protocol chores, everyone else (the gateway's own other resources included) nothing.
 
 export type Role = 'owner' | 'viewer' | 'server' | 'stranger';
 
@@ -12,6 +13,14 @@ export function bareOf(jid: string): string {
   return (slash === -1 ? jid : jid.slice(0, slash)).toLowerCase();
 }
 
+/**
+ * Roles by sender. The gateway's own account gets no rights it is not given:
+ * its other resources are strangers unless its bare JID is listed in owners
+ * or viewers (its password sits on every gateway's SD card). Our server, and
+ * the account itself as the server speaks for it (no 'from', our bare JID
+ * without a resource, the bare domain), is 'server': it may ping, ask for our
+ * identity and features, and push the roster, nothing else.
+ */
 export function createAuthority(args: { self: string; owners: readonly string[]; viewers: readonly string[] }): Authority {
   const self = bareOf(args.self);
   const domain = self.slice(self.indexOf('@') + 1);
@@ -22,9 +31,10 @@ export function createAuthority(args: { self: string; owners: readonly string[];
       // A stanza without 'from' comes from our own server on our behalf (RFC 6120 §8.1.2.1).
       if (jid === undefined || jid === '') return 'server';
       const bare = bareOf(jid);
-      if (bare === self || owners.has(bare)) return 'owner';
+      if (owners.has(bare)) return 'owner';
       if (viewers.has(bare)) return 'viewer';
-      if (bare === domain) return 'server';
+      const resource = jid.includes('/');
+      if (!resource && (bare === domain || bare === self)) return 'server';
       return 'stranger';
     },
   };

@@ -3,7 +3,7 @@
 
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
-import type { Role } from '../core/authority.js';
+import { canRead, type Role } from '../core/authority.js';
 import type { Devices } from '../core/devices.js';
 import { StanzaError } from '../core/errors.js';
 import type { IqHandler } from '../xmpp/router.js';
@@ -58,6 +58,8 @@ export function discoInfo(deps: DiscoDeps): IqHandler {
     const node = child.attrs.node;
     const query = xml('query', { xmlns: NS_DISCO_INFO, ...(node ? { node } : {}) });
     if (node && node !== deps.capsNode?.()) {
+      // Nodes name the devices: readers only (our server gets the identity and features).
+      if (!canRead(role)) throw new StanzaError('forbidden');
       for (const p of deps.providers) {
         const els = p.info?.(node, role);
         if (els) {

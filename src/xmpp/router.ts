@@ -41,7 +41,7 @@ export interface RouterStats {
   handlerFailures: number;
 }
 
-const READERS: readonly Role[] = ['owner', 'viewer', 'server'];
+const READERS: readonly Role[] = ['owner', 'viewer'];
 const OWNERS: readonly Role[] = ['owner'];
 
 export class Router {
@@ -52,7 +52,7 @@ export class Router {
 
   constructor(private readonly deps: { send: (stanza: Element) => Promise<void>; authority: Authority; log: Logger }) {}
 
-  /** Register an IQ get handler; readers (owners, viewers, own server) may call it unless `allow` says otherwise. */
+  /** Register an IQ get handler; readers (owners, viewers) may call it unless `allow` says otherwise. */
   get(ns: string, name: string, handler: IqHandler, opts: RouteOptions = {}): void {
     this.add('get', ns, name, handler, { allow: opts.allow ?? READERS, advertise: opts.advertise ?? true });
   }
