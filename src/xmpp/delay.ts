@@ -15,9 +15,17 @@ export function withDelay(message: Element, atMs: number, from?: string): Elemen
   return message;
 }
 
-/** Milliseconds between the stanza's delay stamp and `now`, or 0 without one. */
+/**
+ * Milliseconds between the stanza's oldest delay stamp and `now`, or 0 without
+ * one. Every <delay/> counts (XEP-0203 lets each hop add its own): a sender
+ * must not escape the rule for held commands by putting a fresh stamp ahead of
+ * the server's offline-storage one.
+ */
 export function heldFor(stanza: Element, now: number): number {
-  const stamp = stanza.getChild('delay', NS_DELAY)?.attrs.stamp;
-  const t = stamp ? Date.parse(stamp) : NaN;
-  return Number.isFinite(t) ? Math.max(0, now - t) : 0;
+  let oldest = Infinity;
+  for (const d of stanza.getChildren('delay', NS_DELAY)) {
+    const t = Date.parse(d.attrs.stamp ?? '');
+    if (Number.isFinite(t)) oldest = Math.min(oldest, t);
+  }
+  return Number.isFinite(oldest) ? Math.max(0, now - oldest) : 0;
 }
