@@ -48,6 +48,8 @@ export class Devices {
   private readonly states = new Map<string, DeviceState>();
   private readonly actuators = new Map<string, Actuator>();
   private readonly listeners = new Set<ChangeListener>();
+  private readonly settledListeners = new Set<() => void>();
+  private depth = 0;
   /** Listener exceptions are counted, not thrown back into drivers. */
   listenerErrors = 0;
   /** Readings accepted since start. */
@@ -91,6 +93,36 @@ export class Devices {
   onChange(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called when the outermost batch() is over: one request's changes are complete. */
+  onSettled(listener: () => void): () => void {
+    this.settledListeners.add(listener);
+    return () => this.settledListeners.delete(listener);
+  }
+
+  /** Inside batch(): listeners that report to people (presence) wait for onSettled. */
+  get batching(): boolean {
+    return this.depth > 0;
+  }
+
+  /** Run one request's changes as a unit: every change is still emitted, and onSettled fires once at the end. */
+  async batch<T>(fn: () => Promise<T>): Promise<T> {
+    this.depth++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.depth === 0) {
+        for (const l of this.settledListeners) {
+          try {
+            l();
+          } catch (err) {
+            this.listenerErrors++;
+            this.deps.onListenerError?.(err);
+          }
+        }
+      }
+    }
   }
 
   /** A driver reports a reading. */

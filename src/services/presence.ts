@@ -98,8 +98,16 @@ export function reporter(deps: {
       running = true;
       unsubscribe = devices.onChange((c) => {
         if (c.cause === 'command') urgent = true;
+        // One request that changes several devices is one presence, sent when it is done.
+        if (devices.batching) return;
         evaluate();
       });
+      const unsettle = devices.onSettled(evaluate);
+      const unchange = unsubscribe;
+      unsubscribe = () => {
+        unchange();
+        unsettle();
+      };
       session.on('online', (_jid, resumed) => {
         // A new session has no presence yet: send at once. A resumed one still shows the last we sent.
         if (!resumed) last = undefined;

@@ -81,7 +81,11 @@ async function apply(devices: Devices, set: Element, role: Role): Promise<void> 
   const params = parseParams(set);
   if (params.length === 0) throw new StanzaError('bad-request', 'set names no parameter');
   const plan: Planned[] = [];
+  const named = new Set<string>();
   for (const p of params) {
+    // One request changes each device at most once: a parameter named twice is refused, not applied twice.
+    if (named.has(p.name)) throw paramError('bad-request', p.name, `"${clip(p.name)}" is named more than once; name each parameter once`);
+    named.add(p.name);
     const s = devices.get(p.name);
     if (!s || (nodes.length > 0 && !nodes.includes(p.name))) throw paramError('item-not-found', p.name, `no parameter "${clip(p.name)}"`);
     if (!s.info.writable) throw paramError('not-allowed', p.name, `${p.name} is read-only`);
@@ -93,15 +97,18 @@ async function apply(devices: Devices, set: Element, role: Role): Promise<void> 
     }
   }
   const done: string[] = [];
-  for (const step of plan) {
-    try {
-      await devices.set(step.id, step.value);
-      done.push(step.id);
-    } catch (err) {
-      if (!isStanzaError(err)) throw err;
-      throw paramError(err.condition, step.id, `${err.text ?? err.condition}${done.length ? ` (already applied: ${done.join(', ')})` : ''}`);
+  // As one batch: presence reports the request once, after its last change.
+  await devices.batch(async () => {
+    for (const step of plan) {
+      try {
+        await devices.set(step.id, step.value);
+        done.push(step.id);
+      } catch (err) {
+        if (!isStanzaError(err)) throw err;
+        throw paramError(err.condition, step.id, `${err.text ?? err.condition}${done.length ? ` (already applied: ${done.join(', ')})` : ''}`);
+      }
     }
-  }
+  });
 }
 
 function withSetResponse(err: StanzaError): PayloadError {
