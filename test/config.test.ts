@@ -26,6 +26,8 @@ describe('config schema', () => {
     expect(config!.viewers).toEqual([]);
     expect(config!.devices[1]).toMatchObject({ id: 'fan', writable: true, name: 'fan', deadband: 0 });
     expect(config!.presence).toEqual({ minIntervalMs: 10_000, heartbeatMs: 300_000 });
+    // The LAN advertisement carries no readings unless asked to (anyone on the network can read it).
+    expect(config!.mdns).toEqual({ enabled: true, readings: false });
   });
 
   it('collects every problem at once, each naming its key', () => {

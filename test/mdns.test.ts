@@ -38,6 +38,8 @@ devices:
   - { id: fan, driver: simulated, type: boolean, writable: true }
 presence:
   min_interval: 300ms
+mdns:
+  readings: true   # opt-in: by default the LAN sees no readings
 `,
     );
     const script = `

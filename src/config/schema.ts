@@ -97,7 +97,7 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
 
   const alarms = checkAlarms(c, root.alarms, devices ?? []);
   const m = c.object('mdns', root.mdns, ['enabled', 'readings'], false) ?? {};
-  const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? true };
+  const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? false };
 
   const store = checkDurability(c, root);
 
