@@ -6,15 +6,15 @@
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Client } from '@xmpp/client-core';
-import type { IqCaller } from '@xmpp/iq/caller.js';
+import type { IQCaller } from '@xmpp/iq/caller.js';
 import type { StreamFeatures } from '@xmpp/stream-features';
 import { NS_SM, type StreamManagement } from './stream-management.js';
 
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 
 export function establishment(deps: {
-  streamFeatures: StreamFeatures;
-  iqCaller: IqCaller;
+  streamFeatures: StreamFeatures<Client>;
+  iqCaller: IQCaller<Client>;
   entity: Client;
   sm: StreamManagement;
   /** Use XEP-0198 when offered. */
@@ -36,7 +36,7 @@ export function establishment(deps: {
     }
     sm.lose(); // whatever the old stream still held is reported lost (a no-op when it held nothing)
     const bound = await deps.iqCaller.set(xml('bind', { xmlns: NS_BIND }, xml('resource', {}, deps.resource)));
-    const jid = bound.getChildText('jid') ?? deps.fallbackJid;
+    const jid = bound!.getChildText('jid') ?? deps.fallbackJid;
     entity._jid(jid);
     if (offered) await sm.enable(jid);
     entity._ready(false); // the entity emits online

@@ -26,7 +26,7 @@ export function isAuthError(err: unknown): err is AuthError {
 }
 
 export interface SaslOptions {
-  streamFeatures: StreamFeatures;
+  streamFeatures: StreamFeatures<Client>;
   username: string;
   password: string;
   cache: SaltCache;

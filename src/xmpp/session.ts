@@ -7,7 +7,7 @@ import { Client } from '@xmpp/client-core';
 import tcp from '@xmpp/tcp';
 import middlewareFactory from '@xmpp/middleware';
 import streamFeaturesFactory from '@xmpp/stream-features';
-import iqCallerFactory, { type IqCaller } from '@xmpp/iq/caller.js';
+import iqCallerFactory, { type IQCaller } from '@xmpp/iq/caller.js';
 import resolve from '@xmpp/resolve';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
@@ -95,7 +95,7 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly sm: StreamManagement;
   state: SessionState = 'offline';
   private readonly entity: CountingClient;
-  private readonly iqCaller: IqCaller;
+  private readonly iqCaller: IQCaller<Client>;
   private readonly cache: SaltCache = new Map();
   private readonly log: Logger;
   private timer?: NodeJS.Timeout;
@@ -364,8 +364,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.tryLocation = false;
     const service = location ?? this.entity.options.service;
     try {
-      await this.entity.connect(service);
-      await this.entity.open({ domain, lang });
+      // service and domain: always set by the constructor (the typings make every option optional).
+      await this.entity.connect(service!);
+      await this.entity.open({ domain: domain!, lang });
     } catch (err) {
       this.stats.lastError = (err as Error).message;
       this.log.warn('connection attempt failed', { error: err, attempt: this.attempt });
