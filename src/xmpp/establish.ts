@@ -13,7 +13,7 @@ import { NS_SM, type StreamManagement } from './stream-management.js';
 const NS_BIND = 'urn:ietf:params:xml:ns:xmpp-bind';
 
 export function establishment(deps: {
-  streamFeatures: StreamFeatures;
+  streamFeatures: StreamFeatures<Client>;
   iqCaller: IqCaller;
   entity: Client;
   sm: StreamManagement;

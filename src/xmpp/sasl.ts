@@ -22,7 +22,7 @@ export class AuthError extends Error {
 }
 
 export interface SaslOptions {
-  streamFeatures: StreamFeatures;
+  streamFeatures: StreamFeatures<Client>;
   username: string;
   password: string;
   cache: SaltCache;

@@ -254,8 +254,9 @@ export class Session extends EventEmitter<SessionEvents> {
     this.tryLocation = false;
     const service = location ?? this.entity.options.service;
     try {
-      await this.entity.connect(service);
-      await this.entity.open({ domain, lang });
+      // service and domain: always set by the constructor (the typings make every option optional).
+      await this.entity.connect(service!);
+      await this.entity.open({ domain: domain!, lang });
     } catch (err) {
       this.counters.lastError = (err as Error).message;
       this.log.warn('connection attempt failed', { error: err, attempt: this.retry.attempts });

@@ -37,7 +37,7 @@ export function directTls(entity: Client, settings: TlsSettings): void {
   entity.transports.push(DirectTls);
 }
 
-export function starttls(streamFeatures: StreamFeatures, settings: TlsSettings): void {
+export function starttls(streamFeatures: StreamFeatures<Client>, settings: TlsSettings): void {
   streamFeatures.use('starttls', NS_TLS, async ({ entity }, next) => {
     const raw = entity.socket;
     if (!(raw instanceof net.Socket) || raw instanceof tls.TLSSocket) return next();

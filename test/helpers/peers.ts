@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import { client, type StockClient } from '@xmpp/client';
+import { client, type Client as StockClient } from '@xmpp/client';
 import xmlFactory from '@xmpp/xml';
 export const xml = xmlFactory;
 import type { Element } from 'ltx';
