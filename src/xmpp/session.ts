@@ -42,6 +42,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private readonly delivery: Delivery;
   private readonly retry: Reconnect;
   private readonly throttle: Throttle;
+  /** From <resumed/> until online: replies to what the server held for us wait here instead of failing. */
+  private resuming?: { promise: Promise<void>; resolve(): void; reject(err: Error): void };
   /** The next connect goes to the server's XEP-0198 location (once per lost stream). */
   private tryLocation = false;
 
@@ -103,6 +105,13 @@ export class Session extends EventEmitter<SessionEvents> {
       this.emit('stanza', ctx.stanza);
       return undefined;
     });
+    this.sm.on('resumed', () => {
+      let resolve!: () => void;
+      let reject!: (err: Error) => void;
+      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+      promise.catch(() => {});
+      this.resuming = { promise, resolve, reject };
+    });
     this.watchConnection();
   }
 
@@ -144,6 +153,13 @@ export class Session extends EventEmitter<SessionEvents> {
    * stream was lost before that) is called later, even when this rejects.
    */
   send(stanza: Element, receipt?: Receipt): Promise<void> {
+    // A command the server held for the resumed stream arrives before we are announced online again: answer it then.
+    if (!this.online && this.resuming) {
+      return this.resuming.promise.then(
+        () => this.delivery.send(stanza, receipt, this.online),
+        () => this.delivery.send(stanza, receipt, false), // fails its receipt too
+      );
+    }
     return this.delivery.send(stanza, receipt, this.online);
   }
 
@@ -194,6 +210,8 @@ export class Session extends EventEmitter<SessionEvents> {
     entity.on('online', (jid: { toString(): string }) => this.becomeOnline(jid.toString(), false));
     entity.on('disconnect', (info?: { clean?: boolean }) => {
       this.retry.offline();
+      this.resuming?.reject(new Error('not connected'));
+      this.resuming = undefined;
       this.sm.disconnected();
       const wasOnline = this.current === 'online';
       if (wasOnline) this.tryLocation = this.sm.location !== undefined;
@@ -222,6 +240,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.log.info(resumed ? 'online (stream resumed)' : 'online', { jid, secure: this.entity.isSecure(), mechanism: this.counters.mechanism, sm: this.sm.active });
     this.emit('online', jid, resumed);
     this.delivery.online(jid);
+    this.resuming?.resolve();
+    this.resuming = undefined;
   }
 
   private onAuthFailed(error: AuthError): void {

@@ -66,6 +66,8 @@ export interface SmStats {
 export interface SmEvents {
   /** The server lost our stream: these stanzas (without a receipt, whose onFail was called instead) may never have arrived. */
   lost: [items: Unacked[]];
+  /** The server took the stream back (<resumed/>): stanzas it held for us follow at once, before we are online again. */
+  resumed: [];
 }
 
 type Waiter = { names: string[]; resolve(el: Element): void; reject(err: Error): void; timer: NodeJS.Timeout };
@@ -222,6 +224,7 @@ export class StreamManagement extends EventEmitter<SmEvents> {
       return false;
     }
     this.stats.resumed++;
+    this.emit('resumed');
     this.ackUpTo(Number(reply.attrs.h));
     const again = this.queue;
     this.queue = [];
