@@ -3,7 +3,7 @@
 // checked by copying the files aside (what a crash would leave behind), since
 // the store's exclusive lock keeps every other connection out while it is open.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -299,10 +299,13 @@ describe('opening', () => {
     }
     // Root writes anywhere: ask as the unprivileged user a service would run as.
     chmodSync(parent, 0o755); // our own temp dir, so that nobody can reach the state dir inside it
-    const script = `import('${join(__dirname, '..', 'dist', 'store', 'db.js')}').then((m) => { try { m.openStore({ dir: process.argv[1] }); console.log('opened'); } catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })); } })`;
-    const out = execFileSync('runuser', ['-u', 'nobody', '--', process.execPath, '-e', script, dir], { encoding: 'utf8' });
-    const err = JSON.parse(out) as { name: string; message: string };
-    expect(err.name).toBe('StoreError');
+    // The agent as it ships, run as nobody: the store refuses the directory before anything else happens.
+    const config = join(parent, 'agent.yaml');
+    writeFileSync(config, `xmpp: { jid: gw@iot.test, password: x, service: "xmpp://127.0.0.1:9" }\nowners: [alice@iot.test]\nmdns: { enabled: false }\nstate_dir: ${dir}\ndevices:\n  - { id: fan, driver: simulated, type: boolean, writable: true }\n`);
+    chmodSync(config, 0o644);
+    const r = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, join(__dirname, '..', 'dist', 'cli.js'), 'run', '--config', config], { encoding: 'utf8' });
+    expect(r.status).toBe(73);
+    const err = { message: r.stderr };
     expect(err.message).toContain(dir);
     expect(err.message).toMatch(/permission denied|EACCES/i);
   });
