@@ -220,6 +220,17 @@ describe('history', () => {
     expect(u.history.query('temp', 0, now)).toEqual([]);
     u.close();
   });
+
+  it('prunes every device, however many, and only what is past the retention', () => {
+    const now = 100 * DAY;
+    const s = open(tempDir(), { now: () => now, historyRetentionMs: 7 * DAY });
+    const devices = ['a', 'b-1', 'humidity', 'temp', 'z_9'];
+    for (const d of devices) for (const age of [9, 8, 1]) s.history.record(d, now - age * DAY, age);
+    s.history.flush();
+    expect(s.history.prune()).toBe(devices.length * 2);
+    for (const d of devices) expect(s.history.query(d, 0, now).map((r) => r.value)).toEqual([1]);
+    s.close();
+  });
 });
 
 describe('opening', () => {

@@ -64,9 +64,11 @@ export class History {
       range: db.prepare<[string, number, number], Row>(
         'SELECT device, t, kind, num, txt FROM readings WHERE device = ? AND t BETWEEN ? AND ? ORDER BY t, rowid',
       ),
-      // Scans the table (the index leads with device); once an hour that is
-      // cheaper for the card than a second index updated on every insert.
-      prune: db.prepare<[number], void>('DELETE FROM readings WHERE t < ?'),
+      // Pruning walks the (device, t) index one device at a time: a seek to the
+      // next device name, then a range delete. No second index on t (every insert
+      // would update it, on an SD card), and no scan of every row each hour.
+      nextDevice: db.prepare<[string], { device: string | null }>('SELECT min(device) AS device FROM readings WHERE device > ?'),
+      prune: db.prepare<[string, number], void>('DELETE FROM readings WHERE device = ? AND t < ?'),
       count: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM readings'),
     };
     this.writeBatch = db.transaction((rows: Row[]) => {
@@ -108,7 +110,10 @@ export class History {
   /** Deletes readings older than the retention period; returns how many. */
   prune(): number {
     const cutoff = this.opts.now() - this.opts.retentionMs;
-    const onDisk = this.stmt.prune.run(cutoff).changes;
+    let onDisk = 0;
+    for (let d = this.stmt.nextDevice.get('')?.device; d != null; d = this.stmt.nextDevice.get(d)?.device) {
+      onDisk += this.stmt.prune.run(d, cutoff).changes;
+    }
     const before = this.buffer.length;
     this.buffer = this.buffer.filter((r) => r.t >= cutoff);
     const n = onDisk + before - this.buffer.length;
