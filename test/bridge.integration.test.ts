@@ -14,6 +14,7 @@ import { ptyPair, type PtyPair } from '../tools/dev/pty.js';
 import type { BridgeStats } from '../src/drivers/serial-bridge/index.js';
 import { findBinary } from '../tools/dev/prosody.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const CHANNELS = (): SimChannel[] => [
   { id: 'temperature', kind: 'n', unit: 'degC', writable: false, value: 21.4, min: 18, max: 26 },
@@ -26,13 +27,6 @@ let sim: FirmwareSim;
 let agent: RunningAgent;
 let owner: Peer;
 
-const until = async (cond: () => boolean, what: string, ms = 10_000): Promise<void> => {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 const bridgeStats = (): BridgeStats => (agent.agent as unknown as { drivers: { stats?(): BridgeStats; kind: string }[] }).drivers.find((d) => d.kind === 'serial-bridge')!.stats!();
 const presences = (): Element[] => owner.stanzas.filter((s) => s.name === 'presence' && s.attrs.from === agent.fullJid && !s.attrs.type);
 

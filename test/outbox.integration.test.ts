@@ -12,6 +12,7 @@ import { startProsody, type Prosody } from '../tools/dev/prosody.js';
 import { openStore } from '../src/store/db.js';
 import { agentYaml, startAgent, xml, type RunningAgent } from './helpers/peers.js';
 import { Session } from '../src/xmpp/session.js';
+import { until } from './helpers/until.js';
 import { createLogger, createSink } from '../src/runtime/log.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
@@ -68,13 +69,8 @@ async function owner(server: Prosody): Promise<{ bodies: () => string[]; message
   return { bodies: () => messages.map((m) => m.getChildText('body') ?? ''), messages, session: s };
 }
 
-const until = async (cond: () => boolean, what: string, ms = 15_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+/** Deliveries here wait on a Prosody restart and a second agent process: more room than the default. */
+const LONG = { timeoutMs: 15_000 };
 
 describe('durable outbox', () => {
   it('delivers alarms raised while the server was down once each, in order, with their original time', async () => {
@@ -88,14 +84,14 @@ describe('durable outbox', () => {
     });
     cleanup.push(() => a.stop());
     await own.stop();
-    await until(() => !a.agent.session.online, 'agent offline');
+    await until(() => !a.agent.session.online, 'agent offline', LONG);
     const raisedAt = Date.now();
     for (const v of [31, 25, 32, 20]) a.agent.devices.report('temperature', v); // raise, clear, raise, clear
     expect(a.agent.store.outbox.stats()).toMatchObject({ queued: 4, alarmsQueued: 4 });
     await own.restart();
     const o = await owner(own); // comes online after the agent may have sent: offline storage holds them
-    await until(() => o.bodies().length >= 4, 'four alarms');
-    await until(() => a.agent.store.outbox.stats().queued === 0, 'outbox empty');
+    await until(() => o.bodies().length >= 4, 'four alarms', LONG);
+    await until(() => a.agent.store.outbox.stats().queued === 0, 'outbox empty', LONG);
     await new Promise((r) => setTimeout(r, 500)); // room for a duplicate
     expect(o.bodies()).toEqual([
       '⚠ temperature 31.0 °C above 30.0 °C',
@@ -133,7 +129,7 @@ describe('durable outbox', () => {
     const first = spawn(process.execPath, [CLI, 'run', '--config', join(work, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     first.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('"msg":"alarm"'), 'the alarm in the first run');
+    await until(() => out.includes('"msg":"alarm"'), 'the alarm in the first run', LONG);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const left = openStore({ dir: state });
@@ -148,7 +144,7 @@ describe('durable outbox', () => {
     cleanup.push(async () => void second.kill('SIGKILL'));
 
     // The second run raises the same alarm afresh (its first reading is 35 again) and also delivers the stored one.
-    await until(() => o.bodies().length >= before + 2, 'the stored alarm and the new one');
+    await until(() => o.bodies().length >= before + 2, 'the stored alarm and the new one', LONG);
     await new Promise((r) => setTimeout(r, 500));
     const got = o.messages.slice(before);
     expect(got).toHaveLength(2);

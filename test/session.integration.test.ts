@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProsody } from '../tools/dev/prosody.js';
 import { account, peer, server, startAgent, xml, type RunningAgent } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const running: RunningAgent[] = [];
 const track = (a: RunningAgent): RunningAgent => (running.push(a), a);
@@ -64,10 +65,8 @@ describe('login failures', () => {
     try {
       const refused = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, waitOnline: false }));
       // Not fatal (it may be an attacker stripping STARTTLS on the path): refused, logged, retried.
-      const deadline0 = Date.now() + 5000;
       const refusals = () => refused.logs.filter((l) => l.includes('refusing to log in without TLS')).length;
-      while (refusals() < 2 && Date.now() < deadline0) await new Promise((r) => setTimeout(r, 20));
-      expect(refusals()).toBeGreaterThanOrEqual(2);
+      await until(() => refusals() >= 2, 'two refusals');
       expect(refused.agent.session.state).not.toBe('failed');
       expect(received.join('')).not.toContain('<auth');
       await refused.stop();
@@ -76,8 +75,7 @@ describe('login failures', () => {
       const allowed = track(
         await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, xmpp: '  tls:\n    allow_plaintext: true\n', caFile: null, waitOnline: false }),
       );
-      const deadline = Date.now() + 5000;
-      while (!received.join('').includes('<auth') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await until(() => received.join('').includes('<auth'), 'an <auth/> at the plaintext server');
       // Over plaintext it picks SCRAM, never PLAIN (which would show the password).
       expect(received.join('')).toMatch(/<auth [^>]*mechanism="SCRAM-SHA-1"/);
       await allowed.stop();
@@ -151,12 +149,9 @@ describe('reconnect', () => {
         }),
       );
       await own.stop();
-      // Wait for a few failed attempts.
-      const deadline = Date.now() + 8000;
       const delays = (): number[] => a.reconnects.map((r) => r.delay);
-      while (delays().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await until(() => delays().length >= 4, 'four failed attempts', { got: delays });
       const d = delays();
-      expect(d.length).toBeGreaterThanOrEqual(4);
       // Doubling from 100 ms to a 1 s cap, each jittered into [half, full]. The session had been up for
       // less than 10 s, so the backoff goes on from the first login's attempt instead of starting over.
       expect(d[0]).toBeGreaterThanOrEqual(100);
@@ -229,8 +224,7 @@ describe('a server that asks us to wait', () => {
     const owner = await peer(o);
     try {
       await owner.send(xml('message', { type: 'error', to: a.fullJid }, xml('error', { type: 'wait' }, xml('resource-constraint', { xmlns: 'urn:ietf:params:xml:ns:xmpp-stanzas' }))));
-      const deadline = Date.now() + 5000;
-      while (a.agent.session.stats.slowDowns === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await until(() => a.agent.session.stats.slowDowns > 0, 'the slow-down to be counted');
       expect(a.agent.session.stats.slowDowns).toBe(1);
       expect(a.agent.session.slowedUntil).toBeGreaterThan(0);
       const sent = a.agent.reporter.stats.presencesSent;
@@ -261,10 +255,8 @@ describe('a server that asks us to wait', () => {
     const port = (fake.address() as net.AddressInfo).port;
     try {
       const a = track(await startAgent({ owners: ['alice@iot.test'], service: `xmpp://127.0.0.1:${port}`, waitOnline: false, reconnectMax: '5m' }));
-      const deadline = Date.now() + 5000;
-      const delays = (): number[] => a.reconnects.map((r) => r.delay);
-      while (delays().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      expect(delays()[0]).toBeGreaterThanOrEqual(30_000);
+      await until(() => a.reconnects.length > 0, 'a reconnect to be scheduled');
+      expect(a.reconnects[0]!.delay).toBeGreaterThanOrEqual(30_000);
       expect(a.agent.session.stats.slowDowns).toBe(1);
     } finally {
       fake.close();

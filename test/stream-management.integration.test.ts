@@ -13,6 +13,7 @@ import { createLogger, createSink } from '../src/runtime/log.js';
 import { Session } from '../src/xmpp/session.js';
 import type { StreamManagementConfig } from '../src/config/durability.js';
 import { account, peer, server, xml, type Account } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const sessions: Session[] = [];
 afterAll(async () => {
@@ -38,13 +39,6 @@ function session(acc: Account, o: { service?: string; ca?: string; sm?: Partial<
   return { s, logs, stanzas };
 }
 
-const until = async (cond: () => boolean, what: string, ms = 10_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 const online = (s: Session): Promise<boolean> => new Promise((r) => s.once('online', (_j, resumed) => r(resumed)));
 
 /** Ask the server for its h and wait for the answer. */
