@@ -27,7 +27,8 @@ let sim: FirmwareSim;
 let agent: RunningAgent;
 let owner: Peer;
 
-const bridgeStats = (): BridgeStats => (agent.agent as unknown as { drivers: { stats?(): BridgeStats; kind: string }[] }).drivers.find((d) => d.kind === 'serial-bridge')!.stats!();
+// The serial-bridge driver keeps BridgeStats, a superset of the DriverStats the agent's accessor is typed with.
+const bridgeStats = (): BridgeStats => agent.agent.driverStats().find((d) => d.kind === 'serial-bridge')!.stats as BridgeStats;
 const presences = (): Element[] => owner.stanzas.filter((s) => s.name === 'presence' && s.attrs.from === agent.fullJid && !s.attrs.type);
 
 describe.skipIf(!findBinary('socat'))('serial bridge', () => {
