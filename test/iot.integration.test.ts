@@ -102,6 +102,7 @@ describe('XEP-0323 sensor data', () => {
   it('reads the stored history (historical readout) from the SQLite store, and refuses strangers', async () => {
     const since = new Date().toISOString();
     for (const v of [10, 12.5, 15]) {
+      // About time passing: the recorder keeps one reading per 1 ms interval, so each needs its own millisecond.
       await new Promise((r) => setTimeout(r, 5));
       agent.agent.devices.report('setpoint', v);
     }

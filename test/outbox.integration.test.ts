@@ -69,6 +69,14 @@ async function owner(server: Prosody): Promise<{ bodies: () => string[]; message
   return { bodies: () => messages.map((m) => m.getChildText('body') ?? ''), messages, session: s };
 }
 
+/**
+ * A round trip to the agent: it answers in order and the server delivers in order, so whatever the agent
+ * sent this owner before the answer has arrived once it is back.
+ */
+async function pingFrom(o: { session: Session }, agentJid: string): Promise<void> {
+  await o.session.request(xml('iq', { type: 'get', to: agentJid }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+}
+
 /** Deliveries here wait on a Prosody restart and a second agent process: more room than the default. */
 const LONG = { timeoutMs: 15_000 };
 
@@ -92,7 +100,7 @@ describe('durable outbox', () => {
     const o = await owner(own); // comes online after the agent may have sent: offline storage holds them
     await until(() => o.bodies().length >= 4, 'four alarms', LONG);
     await until(() => a.agent.store.outbox.stats().queued === 0, 'outbox empty', LONG);
-    await new Promise((r) => setTimeout(r, 500)); // room for a duplicate
+    await pingFrom(o, a.fullJid); // a duplicate would have arrived before the answer
     expect(o.bodies()).toEqual([
       '⚠ temperature 31.0 °C above 30.0 °C',
       '✓ temperature back to 25.0 °C (alarm above 30.0 °C cleared)',
@@ -145,7 +153,7 @@ describe('durable outbox', () => {
 
     // The second run raises the same alarm afresh (its first reading is 35 again) and also delivers the stored one.
     await until(() => o.bodies().length >= before + 2, 'the stored alarm and the new one', LONG);
-    await new Promise((r) => setTimeout(r, 500));
+    await pingFrom(o, `gw2@${own.domain}/agent`); // a duplicate would have arrived before the answer
     const got = o.messages.slice(before);
     expect(got).toHaveLength(2);
     const stampOf = (m: Element): number => Date.parse(m.getChildren('delay').find((d) => d.attrs.from?.startsWith(`gw2@${own.domain}`))?.attrs.stamp ?? '');
