@@ -3,7 +3,7 @@
 // with when they happened — over a real Prosody, from a real SQLite file.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -30,17 +30,14 @@ const ALARM = `alarms:
 `;
 
 let own: Prosody;
-let dir: string;
 const cleanup: (() => Promise<void>)[] = [];
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xia-outbox-'));
-  own = await startProsody({ dir });
+  own = await startProsody({ dir: mkdtempSync(join(tmpdir(), 'xia-outbox-')) });
   for (const [u, p] of [['gw', 'gw-secret'], ['gw2', 'gw2-secret'], ['alice', 'alice-secret']] as const) await own.register(u, p);
 });
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
   await own?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** An owner on the private server: our own Session (it resumes and reconnects like a phone would). */

@@ -3,7 +3,7 @@
 // and secrets kept out of the log.
 
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -136,7 +136,6 @@ describe('reconnect', () => {
       await until(() => a.agent.reporter.stats.presencesSent > before, 'presence on the new session');
     } finally {
       await own.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 
@@ -171,7 +170,6 @@ describe('reconnect', () => {
       expect(a.agent.session.stats.reconnects).toBe(1);
     } finally {
       await own.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -209,7 +207,6 @@ describe('keepalive', () => {
         process.kill(own.pid()!, 'SIGCONT');
       } catch {}
       await own.stop();
-      rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
 });

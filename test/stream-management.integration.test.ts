@@ -2,7 +2,7 @@
 // the server's own view of it, resumption after a dropped link, and a failed
 // resume after a server restart re-sending exactly what the server never got.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -134,15 +134,12 @@ describe('XEP-0198 stream management', () => {
 
 describe('XEP-0198 across a server restart', () => {
   let own: Prosody | undefined;
-  let dir = '';
   afterAll(async () => {
     await own?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('falls back to a new session when the server lost the stream, taking the handled count from <failed h>, and re-sends the rest stamped', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xia-sm-'));
-    own = await startProsody({ dir });
+    own = await startProsody({ dir: mkdtempSync(join(tmpdir(), 'xia-sm-')) });
     await own.register('gw', 'gw-secret');
     await own.register('alice', 'alice-secret');
     const { s } = session({ user: 'gw', jid: `gw@${own.domain}`, password: 'gw-secret' }, { service: own.service, ca: own.caFile });
@@ -167,15 +164,12 @@ describe('XEP-0198 across a server restart', () => {
 
 describe('XEP-0198 after a server crash', () => {
   let own: Prosody | undefined;
-  let dir = '';
   afterAll(async () => {
     await own?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('re-sends, stamped, a reply the crashed server never processed; a receipted message is reported lost to its owner instead', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'xia-sm-crash-'));
-    own = await startProsody({ dir });
+    own = await startProsody({ dir: mkdtempSync(join(tmpdir(), 'xia-sm-crash-')) });
     await own.register('gw', 'gw-secret');
     await own.register('alice', 'alice-secret');
     const { s } = session({ user: 'gw', jid: `gw@${own.domain}`, password: 'gw-secret' }, { service: own.service, ca: own.caFile });
