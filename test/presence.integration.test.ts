@@ -42,7 +42,7 @@ describe('presence', () => {
     }
   });
 
-  it('holds back changes inside the deadband', async () => {
+  it('holds back changes inside the deadband: ten drifting readings send no presence after the first', async () => {
     const { agent, owner } = await subscribed(
       `  - id: level
     driver: simulated

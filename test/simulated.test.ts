@@ -7,7 +7,7 @@ import { until } from './helpers/until.js';
 const base: DeviceConfig = { id: 't', name: 't', driver: 'simulated', type: 'number', unit: '', writable: false, deadband: 0, decimals: 1, intervalMs: 10, staleAfterMs: 1000, options: { driver: 'simulated' } };
 
 describe('simulated driver', () => {
-  it('drifts a number within its range', async () => {
+  it('drifts a number on each interval and never leaves its range', async () => {
     const values: number[] = [];
     let flip = 0;
     const d = simulated({ ...base, min: 10, max: 11, initial: 10.99 }, { random: () => (flip++ % 3 === 0 ? 0 : 1) });

@@ -138,7 +138,7 @@ describe('XEP-0198 across a server restart', () => {
     await own?.stop();
   });
 
-  it('falls back to a new session when the server lost the stream, taking the handled count from <failed h>, and re-sends the rest stamped', async () => {
+  it('falls back to a new session when a restarted server lost the stream, and re-sends nothing the server had acknowledged', async () => {
     own = await startProsody({ dir: mkdtempSync(join(tmpdir(), 'xia-sm-')) });
     await own.register('gw', 'gw-secret');
     await own.register('alice', 'alice-secret');
