@@ -8,7 +8,7 @@ import { createAuthority, canRead } from './core/authority.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { Devices, type Value } from './core/devices.js';
 import { createDriver, lazyDriver } from './drivers/index.js';
-import type { Driver, DriverContext } from './drivers/driver.js';
+import type { Driver, DriverContext, DriverStats } from './drivers/driver.js';
 import type { Logger } from './runtime/log.js';
 import { reporter, type Reporter } from './services/presence.js';
 import { chatHandler } from './chat/handler.js';
@@ -237,6 +237,11 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   get store(): Store {
     if (!this.opened) throw new Error('the state store is not open (the agent has not started)');
     return this.opened;
+  }
+
+  /** The counters of each driver that keeps them (a bridge's frames and drops), read-only. */
+  driverStats(): { kind: string; stats: DriverStats }[] {
+    return this.drivers.flatMap((d) => (d.stats ? [{ kind: d.kind, stats: d.stats() }] : []));
   }
 
   /** Live figures for the "Agent status" command. */

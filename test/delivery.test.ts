@@ -3,7 +3,7 @@
 // a real SQLite outbox; the wire is a function that records what it writes.
 
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import xml from '@xmpp/xml';
@@ -16,11 +16,9 @@ import { openStore, type Store } from '../src/store/db.js';
 import { Delivery } from '../src/xmpp/delivery.js';
 import { NS_SM, StreamManagement, type Receipt } from '../src/xmpp/stream-management.js';
 
-const dirs: string[] = [];
 const stores: Store[] = [];
 afterEach(() => {
   for (const s of stores.splice(0)) s.close();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 function wire() {
@@ -71,7 +69,6 @@ describe('delivery receipts', () => {
     w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
     await enabling;
     const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
-    dirs.push(dir);
     const store = openStore({ dir });
     stores.push(store);
     const s = session(w, delivery);

@@ -27,7 +27,7 @@ describe.skipIf(!findBinary('g++'))('firmware protocol core (C++ on the host)', 
     execFileSync('g++', ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-O2', join(FW, 'libraries/xia_bridge/bridge.cpp'), join(FW, 'test/decode.cpp'), '-o', tool]);
   });
 
-  it('passes its own checks', () => {
+  it('passes its C self-test: 5 passed, 0 failed, nothing on stderr', () => {
     const r = spawnSync(tool, ['--self-test'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('self-test: 5 passed, 0 failed');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findBinary } from '../tools/dev/prosody.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const FW = join(__dirname, '..', 'firmware-bridge');
 const haveToolchain = ['avr-gcc', 'make', 'gcc'].every((b) => findBinary(b)) && existsSync('/usr/share/arduino/Arduino.mk') && existsSync('/usr/include/simavr/parts/uart_pty.h');
@@ -33,8 +34,7 @@ describe.skipIf(!haveToolchain)('firmware on an emulated ATmega328P', () => {
     execFileSync('gcc', ['-O2', '-I/usr/include/simavr', join(FW, 'emulator/run_avr.c'), '-o', runner, '-lsimavr', '-lsimavrparts', '-lelf', '-lpthread', '-lutil']);
     const tty = join(work, 'uno-tty');
     emulator = spawn(runner, [elf, tty], { stdio: 'ignore' });
-    const deadline = Date.now() + 10_000;
-    while (!existsSync(tty) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await until(() => existsSync(tty), "the emulator's pty");
     const o = await account('alice');
     agent = await startAgent({ owners: [o.jid], devices: `  - { id: uno, driver: serial-bridge, port: ${tty} }\n` });
     owner = await peer(o);
@@ -47,8 +47,7 @@ describe.skipIf(!haveToolchain)('firmware on an emulated ATmega328P', () => {
   });
 
   it('says hello: its channels become devices the owner can see', async () => {
-    const deadline = Date.now() + 15_000;
-    while (agent.agent.devices.ids().length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until(() => agent.agent.devices.ids().length >= 4, 'four channels from the hello', { timeoutMs: 15_000, got: () => agent.agent.devices.ids() });
     const items = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items' }));
     expect(items.getChild('query')!.getChildren('item').map((i) => i.attrs.node)).toEqual(['temp', 'light', 'fan', 'led']);
     expect(agent.agent.devices.get('temp')!.info.unit).toBe('°C');

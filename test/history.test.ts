@@ -153,7 +153,7 @@ describe('history in chat', () => {
   const ctx = (s: Store, more: Partial<ChatContext> = {}): ChatContext => ({ devices, role: 'viewer', now: NOW, history: s.history, historyRetentionMs: 7 * DAY, ...more });
   const ask = (text: string, c: ChatContext) => execute(parse(text, devices.ids()), c);
 
-  it('accepts the store as its reader', () => {
+  it('reads from the SQLite store: a query returns the stored readings in the window', () => {
     const reader: HistoryReader = store().history;
     expect(reader.query('temperature', NOW - 60_000, NOW)).toEqual([{ t: NOW - 60_000, value: 23.5 }]);
   });
@@ -164,7 +164,7 @@ describe('history in chat', () => {
     );
   });
 
-  it('takes a window', async () => {
+  it('sums up the window asked for (6 h): its own 24 buckets, min/avg/max and count', async () => {
     expect(await ask('history temperature 6h', ctx(store()))).toBe(
       'temperature, last 6 h: ▁▁▁▁▂▂▂▂▄▄▄▄▅▅▅▅▇▇▇▇████ min 21.0 °C · avg 22.3 °C · max 23.5 °C (360 readings)',
     );

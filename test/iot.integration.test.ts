@@ -40,13 +40,13 @@ const conditionOf = (r: Element): string | undefined =>
   r.getChild('error')?.getChildElements().find((e) => e.getNS() === 'urn:ietf:params:xml:ns:xmpp-stanzas' && e.name !== 'text')?.name;
 
 /** A readout: the IQ reply, then the fields/failure messages up to done. */
-async function readout(p: Peer, attrs: Record<string, string>, ...children: Element[]): Promise<{ reply: Element; messages: Element[] }> {
+async function readout(p: Peer, attrs: Record<string, string>, ...children: Element[]): Promise<{ reply: Element; messages: Element[]; seqnr: string }> {
   const seqnr = String(seq++);
   const reply = await raw(p, xml('iq', { type: 'get', to: agent.fullJid }, xml('req', { xmlns: SD, seqnr, ...attrs }, ...children)));
-  if (reply.attrs.type !== 'result') return { reply, messages: [] };
+  if (reply.attrs.type !== 'result') return { reply, messages: [], seqnr };
   const ofSeq = (s: Element) => s.name === 'message' && (s.getChild('fields', SD) ?? s.getChild('failure', SD))?.attrs.seqnr === seqnr;
   await p.waitFor((s) => ofSeq(s) && (s.getChild('fields', SD) ?? s.getChild('failure', SD))!.attrs.done === 'true', 10_000, `done for ${seqnr}`);
-  return { reply, messages: p.stanzas.filter(ofSeq) };
+  return { reply, messages: p.stanzas.filter(ofSeq), seqnr };
 }
 
 function fieldsOf(messages: Element[]): Record<string, Element> {
@@ -61,8 +61,8 @@ function fieldsOf(messages: Element[]): Record<string, Element> {
 
 describe('XEP-0323 sensor data', () => {
   it('reads every device, typed, with units and decimals kept', async () => {
-    const { reply, messages } = await readout(viewer, { momentary: 'true' });
-    expect(reply.getChild('accepted', SD)?.attrs.seqnr).toBeDefined();
+    const { reply, messages, seqnr } = await readout(viewer, { momentary: 'true' });
+    expect(reply.getChild('accepted', SD)?.attrs.seqnr).toBe(seqnr);
     const f = fieldsOf(messages);
     expect(Object.keys(f)).toEqual(['temperature/temperature', 'setpoint/setpoint', 'fan/fan', 'mode/mode', 'humidity/humidity']);
     expect(f['temperature/temperature']!.name).toBe('numeric');
@@ -102,6 +102,7 @@ describe('XEP-0323 sensor data', () => {
   it('reads the stored history (historical readout) from the SQLite store, and refuses strangers', async () => {
     const since = new Date().toISOString();
     for (const v of [10, 12.5, 15]) {
+      // About time passing: the recorder keeps one reading per 1 ms interval, so each needs its own millisecond.
       await new Promise((r) => setTimeout(r, 5));
       agent.agent.devices.report('setpoint', v);
     }

@@ -43,7 +43,7 @@ function condition(reply: Element): string | undefined {
 }
 
 describe('XEP-0030 service discovery', () => {
-  it('lists identity and features', async () => {
+  it('answers disco#info with a client/bot identity and exactly the features it implements', async () => {
     const res = await owner.iq('get', agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }));
     const q = res.getChild('query')!;
     expect(q.getChild('identity')?.attrs).toMatchObject({ category: 'client', type: 'bot' });

@@ -3,7 +3,7 @@
 // with when they happened — over a real Prosody, from a real SQLite file.
 
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { startProsody, type Prosody } from '../tools/dev/prosody.js';
 import { openStore } from '../src/store/db.js';
 import { agentYaml, startAgent, xml, type RunningAgent } from './helpers/peers.js';
 import { Session } from '../src/xmpp/session.js';
+import { until } from './helpers/until.js';
 import { createLogger, createSink } from '../src/runtime/log.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
@@ -29,17 +30,14 @@ const ALARM = `alarms:
 `;
 
 let own: Prosody;
-let dir: string;
 const cleanup: (() => Promise<void>)[] = [];
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xia-outbox-'));
-  own = await startProsody({ dir });
+  own = await startProsody({ dir: mkdtempSync(join(tmpdir(), 'xia-outbox-')) });
   for (const [u, p] of [['gw', 'gw-secret'], ['gw2', 'gw2-secret'], ['alice', 'alice-secret']] as const) await own.register(u, p);
 });
 afterAll(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
   await own?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** An owner on the private server: our own Session (it resumes and reconnects like a phone would). */
@@ -68,13 +66,16 @@ async function owner(server: Prosody): Promise<{ bodies: () => string[]; message
   return { bodies: () => messages.map((m) => m.getChildText('body') ?? ''), messages, session: s };
 }
 
-const until = async (cond: () => boolean, what: string, ms = 15_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+/**
+ * A round trip to the agent: it answers in order and the server delivers in order, so whatever the agent
+ * sent this owner before the answer has arrived once it is back.
+ */
+async function pingFrom(o: { session: Session }, agentJid: string): Promise<void> {
+  await o.session.request(xml('iq', { type: 'get', to: agentJid }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+}
+
+/** Deliveries here wait on a Prosody restart and a second agent process: more room than the default. */
+const LONG = { timeoutMs: 15_000 };
 
 describe('durable outbox', () => {
   it('delivers alarms raised while the server was down once each, in order, with their original time', async () => {
@@ -88,15 +89,15 @@ describe('durable outbox', () => {
     });
     cleanup.push(() => a.stop());
     await own.stop();
-    await until(() => !a.agent.session.online, 'agent offline');
+    await until(() => !a.agent.session.online, 'agent offline', LONG);
     const raisedAt = Date.now();
     for (const v of [31, 25, 32, 20]) a.agent.devices.report('temperature', v); // raise, clear, raise, clear
     expect(a.agent.store.outbox.stats()).toMatchObject({ queued: 4, alarmsQueued: 4 });
     await own.restart();
     const o = await owner(own); // comes online after the agent may have sent: offline storage holds them
-    await until(() => o.bodies().length >= 4, 'four alarms');
-    await until(() => a.agent.store.outbox.stats().queued === 0, 'outbox empty');
-    await new Promise((r) => setTimeout(r, 500)); // room for a duplicate
+    await until(() => o.bodies().length >= 4, 'four alarms', LONG);
+    await until(() => a.agent.store.outbox.stats().queued === 0, 'outbox empty', LONG);
+    await pingFrom(o, a.fullJid); // a duplicate would have arrived before the answer
     expect(o.bodies()).toEqual([
       '⚠ temperature 31.0 °C above 30.0 °C',
       '✓ temperature back to 25.0 °C (alarm above 30.0 °C cleared)',
@@ -133,7 +134,7 @@ describe('durable outbox', () => {
     const first = spawn(process.execPath, [CLI, 'run', '--config', join(work, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     first.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await until(() => out.includes('"msg":"alarm"'), 'the alarm in the first run');
+    await until(() => out.includes('"msg":"alarm"'), 'the alarm in the first run', LONG);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const left = openStore({ dir: state });
@@ -148,8 +149,8 @@ describe('durable outbox', () => {
     cleanup.push(async () => void second.kill('SIGKILL'));
 
     // The second run raises the same alarm afresh (its first reading is 35 again) and also delivers the stored one.
-    await until(() => o.bodies().length >= before + 2, 'the stored alarm and the new one');
-    await new Promise((r) => setTimeout(r, 500));
+    await until(() => o.bodies().length >= before + 2, 'the stored alarm and the new one', LONG);
+    await pingFrom(o, `gw2@${own.domain}/agent`); // a duplicate would have arrived before the answer
     const got = o.messages.slice(before);
     expect(got).toHaveLength(2);
     const stampOf = (m: Element): number => Date.parse(m.getChildren('delay').find((d) => d.attrs.from?.startsWith(`gw2@${own.domain}`))?.attrs.stamp ?? '');

@@ -2,7 +2,9 @@
 // show for health, heartbeat, and goodbye.
 
 import { describe, expect, it } from 'vitest';
+import type { Value } from '../src/core/devices.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 async function subscribed(devices: string, extra = ''): Promise<{ agent: RunningAgent; owner: Peer }> {
   const o = await account('alice');
@@ -40,7 +42,7 @@ describe('presence', () => {
     }
   });
 
-  it('holds back changes inside the deadband', async () => {
+  it('holds back changes inside the deadband: ten drifting readings send no presence after the first', async () => {
     const { agent, owner } = await subscribed(
       `  - id: level
     driver: simulated
@@ -55,11 +57,14 @@ describe('presence', () => {
     );
     try {
       await owner.waitFor(fromAgent(agent), 10_000, 'first presence');
-      // Let the value drift through many readings, then check over the wire.
+      // Let the value drift through many readings (each one weighed by the reporter as it comes), then check over the wire.
       const before = agent.agent.reporter.stats.presencesSent;
-      await new Promise((r) => setTimeout(r, 500));
+      const readings = agent.agent.devices.readings;
+      await until(() => agent.agent.devices.readings >= readings + 10, 'ten more readings');
       expect(agent.agent.devices.get('level')!.value).not.toBe(50);
       expect(agent.agent.reporter.stats.presencesSent).toBe(before);
+      // The agent's stanzas reach the owner in order: a presence sent before this ping's answer would be here by now.
+      await owner.iq('get', agent.fullJid, xml('ping', { xmlns: 'urn:xmpp:ping' }));
       expect(owner.stanzas.filter(fromAgent(agent))).toHaveLength(1);
     } finally {
       await owner.stop();
@@ -96,14 +101,21 @@ describe('alarms', () => {
 describe('safe states', () => {
   it('puts an actuator in its safe state at start and again at shutdown', async () => {
     const o = await account('alice');
-    const agent = await startAgent({ owners: [o.jid], devices: '  - { id: heater, driver: simulated, type: boolean, writable: true, initial: true, safe: false }\n' });
+    const set: Value[] = [];
+    const agent = await startAgent({
+      owners: [o.jid],
+      devices: '  - { id: heater, driver: simulated, type: boolean, writable: true, initial: true, safe: false }\n',
+      beforeStart: (a) => a.devices.onChange((c) => c.id === 'heater' && c.cause === 'command' && set.push(c.value!)),
+    });
     const owner = await peer(o);
     try {
       expect(agent.agent.devices.get('heater')!.value).toBe(false); // initial true, but safe wins at start
+      expect(set).toEqual([false]);
       expect(await owner.chat(agent.fullJid, 'heater on')).toBe('heater → on ✓');
       await agent.stop();
       expect(agent.agent.devices.get('heater')!.value).toBe(false);
-      expect(agent.logs.filter((l) => l.includes('"msg":"set to its safe state"'))).toHaveLength(2);
+      // Set to safe once at start and once at shutdown, the owner's command in between.
+      expect(set).toEqual([false, true, false]);
     } finally {
       await owner.stop();
     }
@@ -115,15 +127,22 @@ describe('subscriptions', () => {
     const [v, gw] = await Promise.all([account('bob'), account('gw')]);
     const first = await startAgent({ owners: ['alice@iot.test'], viewers: [v.jid], account: gw });
     const viewer = await peer(v);
+    /** The viewer's subscription to a contact, as the server's roster has it. */
+    const subscriptionTo = async (jid: string): Promise<string | undefined> => {
+      const roster = await viewer.xmpp.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })), 10_000);
+      return roster.getChild('query')?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+    };
     try {
       await viewer.send(xml('presence', { type: 'subscribe', to: gw.jid }));
       await viewer.waitFor((s) => s.name === 'presence' && s.attrs.type === 'subscribed', 10_000, 'subscribed');
       await viewer.waitFor((s) => s.name === 'presence' && s.attrs.from === first.fullJid && !s.attrs.type, 10_000, 'readings');
+      expect(await subscriptionTo(gw.jid)).toBe('to');
       await first.stop();
       const second = await startAgent({ owners: ['alice@iot.test'], account: gw });
       try {
         await viewer.waitFor((s) => s.name === 'presence' && s.attrs.type === 'unsubscribed' && s.attrs.from === gw.jid, 10_000, 'unsubscribed');
-        expect(second.logs.some((l) => l.includes('"msg":"subscription revoked"'))).toBe(true);
+        // The server has taken the viewer's subscription away: no readings reach them any more.
+        expect(await subscriptionTo(gw.jid)).toBe('none');
       } finally {
         await second.stop();
       }

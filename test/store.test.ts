@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { openStore, StoreError, type StoreOptions } from '../src/store/db.js';
+import { until } from './helpers/until.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const tempDir = (): string => mkdtempSync(join(tmpdir(), 'xia-store-'));
@@ -186,7 +187,7 @@ describe('history', () => {
     const dir = tempDir();
     const timed = open(dir, { historyFlushMs: 30 });
     timed.history.record('temp', 1, 1);
-    await new Promise((r) => setTimeout(r, 150));
+    await until(() => timed.history.stats().flushes > 0, 'the 30 ms flush timer', { got: () => timed.history.stats() });
     expect(timed.history.stats()).toMatchObject({ buffered: 0, rows: 1 });
     expect(readingsOnDisk(dir)).toBe(1);
     timed.close();
@@ -216,7 +217,7 @@ describe('history', () => {
 
     const u = open(dir, { now: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 20 });
     now += 2 * DAY; // the last reading is now too old; the timer prunes once an hour has passed
-    await new Promise((r) => setTimeout(r, 120));
+    await until(() => u.history.stats().pruned > 0, 'the flush timer to prune', { got: () => u.history.stats() });
     expect(u.history.query('temp', 0, now)).toEqual([]);
     u.close();
   });

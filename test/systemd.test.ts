@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findBinary } from '../tools/dev/prosody.js';
 import { account, agentYaml } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const LISTENER = `
@@ -29,22 +30,19 @@ describe.skipIf(!findBinary('systemd-notify') || !findBinary('python3'))('system
     const log = join(dir, 'messages');
     writeFileSync(join(dir, 'listen.py'), LISTENER);
     const listener = spawn('python3', [join(dir, 'listen.py'), sock, log], { stdio: 'ignore' });
-    while (!existsSync(sock)) await new Promise((r) => setTimeout(r, 20));
+    await until(() => existsSync(sock), 'the notify socket');
     const gw = await account('gw');
     writeFileSync(join(dir, 'agent.yaml'), agentYaml({ account: gw, owners: ['alice@iot.test'] }));
     const env = { ...process.env, NOTIFY_SOCKET: sock, WATCHDOG_USEC: '400000', XMPP_IOT_AGENT_PASSWORD: gw.password };
     const agent = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'agent.yaml')], { env, stdio: 'ignore' });
     const messages = (): string => (existsSync(log) ? readFileSync(log, 'utf8') : '');
-    const until = async (re: RegExp): Promise<void> => {
-      const deadline = Date.now() + 15_000;
-      while (!re.test(messages()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    };
+    const told = (re: RegExp): Promise<void> => until(() => re.test(messages()), `${re} at the notify socket`, { timeoutMs: 15_000, got: messages });
     try {
-      await until(/online as /);
-      await until(/WATCHDOG=1[\s\S]*WATCHDOG=1/);
+      await told(/online as /);
+      await told(/WATCHDOG=1[\s\S]*WATCHDOG=1/);
       agent.kill('SIGTERM');
       await new Promise((r) => agent.once('exit', r));
-      await until(/STOPPING=1/);
+      await told(/STOPPING=1/);
       const m = messages();
       expect(m).toMatch(/READY=1/);
       expect(m).toMatch(/STATUS=online as .*\/agent/);

@@ -186,7 +186,14 @@ ${
 }
 
 export async function startAgent(
-  a: AgentSpec & { waitOnline?: boolean; account?: Account; password?: string; redact?: boolean },
+  a: AgentSpec & {
+    waitOnline?: boolean;
+    account?: Account;
+    password?: string;
+    redact?: boolean;
+    /** Called with the built agent before it starts (to watch what start() itself does). */
+    beforeStart?: (agent: Agent) => void;
+  },
 ): Promise<RunningAgent> {
   const acc = a.account ?? (await account('gw'));
   const dir = mkdtempSync(join(tmpdir(), 'xia-agent-'));
@@ -200,6 +207,7 @@ export async function startAgent(
   const reconnects: RunningAgent['reconnects'] = [];
   agent.session.on('reconnecting', (e) => reconnects.push(e));
   const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));
+  a.beforeStart?.(agent);
   await agent.start();
   if (a.waitOnline !== false) await online;
   return {
