@@ -20,6 +20,8 @@ import { lanAdvertising } from './services/lan-advert.js';
 import { alerter } from './services/alerter.js';
 import { courier, type Courier } from './services/courier.js';
 import { recorder } from './services/recorder.js';
+import { reconciler, type Reconciler } from './services/reconcile.js';
+import { archiveSearch } from './xep/mam.js';
 import { openStore, type Store } from './store/db.js';
 import { gatewayShow, type Show } from './core/format.js';
 import type { AuthError } from './xmpp/sasl.js';
@@ -52,6 +54,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   readonly router: Router;
   readonly reporter: Reporter;
   readonly courier: Courier;
+  /** What survives the process: exactly once with the server's message archive, at least once without. */
+  readonly delivery: Reconciler;
   private readonly components: Component[] = [];
   private started: Component[] = [];
   private readonly log: Logger;
@@ -147,7 +151,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     const authority = createAuthority({ self, owners: config.owners, viewers: config.viewers });
     const send = (s: Parameters<Session['send']>[0]): Promise<void> => this.session.send(s);
     this.router = new Router({ send, authority, log: log.child('router') });
-    this.session.on('stanza', (s) => void this.router.handle(s));
+    // Exactly once across crashes: before re-sending, the courier asks the server's archive of our messages what it already has.
+    const archive = archiveSearch({ request: (iq, ms) => this.session.request(iq, ms), self });
+    // Results of our archive queries are taken here, in arrival order, before the query's final IQ result
+    // resolves it (the router's handlers run asynchronously and would see the last ones too late).
+    this.session.on('stanza', (s) => {
+      if (s.name === 'message' && archive.handle(s)) return;
+      void this.router.handle(s);
+    });
     this.session.on('fatal', (err) => this.emit('fatal', err));
 
     // Protocol surface: each XEP's handlers, registered here and nowhere else.
@@ -191,7 +202,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
     // Alarms first: their listener must see a reading before the reporter does.
     const storeOf = (): Store => this.store;
-    this.courier = courier({ store: { get outbox() { return storeOf().outbox; } }, session: this.session, clock, log: log.child('outbox') });
+    this.delivery = reconciler({ request: (iq, ms) => this.session.request(iq, ms), search: archive, self, messageId: (i) => storeOf().outbox.messageId(i), log: log.child('outbox') });
+    this.courier = courier({
+      store: { get outbox() { return storeOf().outbox; } },
+      session: this.session,
+      clock,
+      log: log.child('outbox'),
+      alreadyDelivered: (pending) => this.delivery.alreadyDelivered(pending),
+    });
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
     // One show for presence and the LAN advert: dnd while an alarm is active, else health.
     const show = (now: number): Show => gatewayShow(this.devices, alarms.active(), now);
@@ -256,6 +274,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       stanzaErrorsSent: () => this.router.stats.errorsOut,
       outbox: () => this.opened?.outbox.stats(),
       delivered: () => this.courier.stats.delivered,
+      guarantee: () => this.delivery.guarantee(),
     });
   }
 

@@ -1,6 +1,7 @@
 // Presence as an owner's roster shows it, over a real Prosody: status text,
 // show for health, heartbeat, and goodbye.
 
+import type { Element } from 'ltx';
 import { describe, expect, it } from 'vitest';
 import type { Value } from '../src/core/devices.js';
 import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './helpers/peers.js';
@@ -130,7 +131,7 @@ describe('subscriptions', () => {
     /** The viewer's subscription to a contact, as the server's roster has it. */
     const subscriptionTo = async (jid: string): Promise<string | undefined> => {
       const roster = await viewer.xmpp.iqCaller.request(xml('iq', { type: 'get' }, xml('query', { xmlns: 'jabber:iq:roster' })), 10_000);
-      return roster.getChild('query')?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+      return roster.getChild('query')?.getChildren('item').find((i: Element) => i.attrs.jid === jid)?.attrs.subscription;
     };
     try {
       await viewer.send(xml('presence', { type: 'subscribe', to: gw.jid }));

@@ -56,7 +56,7 @@ function recordingLog(): { log: Logger; lines: LogLine[] } {
 /** The courier's enqueue, recording what would be delivered. */
 function outbox() {
   const sent: { to: string; body: string }[] = [];
-  return { sent, enqueue: (to: string, body: string): void => void sent.push({ to, body }) };
+  return { sent, enqueue: (to: string, body: string): string => `m${sent.push({ to, body })}` };
 }
 
 /** Plays the XMPP session for the reporter: online or not, a hold-back, and what was sent. */

@@ -31,16 +31,15 @@ export function alerter(deps: {
   devices: Devices;
   rules: readonly AlarmRule[];
   owners: readonly string[];
-  /** Durable delivery (the courier). */
-  enqueue(to: string, body: string, kind: 'alarm'): void;
+  /** Durable delivery (the courier): on disk when it returns, with the message id. */
+  enqueue(to: string, body: string, kind: 'alarm'): string | undefined;
   log: Logger;
 }) {
   const alarms = new Alarms(deps.rules);
   // What a device with an active alarm is, for the message once it is removed (the registry has forgotten it by then).
   const alarmed = new Map<string, DeviceInfo>();
-  const tell = (text: string): void => {
-    for (const owner of deps.owners) deps.enqueue(owner, text, 'alarm');
-  };
+  /** Written first, logged after: a crash between the two loses a log line, never an alarm. */
+  const tell = (text: string): (string | undefined)[] => deps.owners.map((owner) => deps.enqueue(owner, text, 'alarm'));
 
   deps.devices.onChange((c) => {
     if (c.cause === 'removed') {
@@ -48,15 +47,15 @@ export function alerter(deps: {
       const info = alarmed.get(c.id);
       alarmed.delete(c.id);
       if (ended.length === 0) return;
-      deps.log.warn('alarm cleared: device removed', { device: c.id, sides: ended.map((a) => a.side) });
-      tell(removedText(info, c.id, ended));
+      const ids = tell(removedText(info, c.id, ended));
+      deps.log.warn('alarm cleared: device removed', { device: c.id, sides: ended.map((a) => a.side), ids });
       return;
     }
     if ((c.cause !== 'reading' && c.cause !== 'command') || c.value === undefined) return;
     const info = deps.devices.get(c.id)?.info;
     for (const e of alarms.evaluate(c.id, c.value)) {
-      deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side });
-      tell(alarmText(info, e));
+      const ids = tell(alarmText(info, e));
+      deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side, ids });
     }
     if (info && alarms.active().includes(c.id)) alarmed.set(c.id, info);
     else alarmed.delete(c.id);

@@ -13,6 +13,8 @@ import type { Receipt } from '../xmpp/stream-management.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { withDelay } from '../xmpp/delay.js';
 
+/** Pending items looked up in the server's archive after a restart, oldest first; the rest go again as they are. */
+const MAX_RECONCILED = 1000;
 /** Sent later than this after it was written, a message carries its original time. */
 const LATE_MS = 5_000;
 
@@ -30,6 +32,8 @@ export interface CourierStats {
   delivered: number;
   /** Sends that the lost stream took with it (the item stays queued and goes again). */
   retried: number;
+  /** Items the server's archive already held after a restart: marked delivered, not sent again. */
+  alreadyDelivered: number;
 }
 
 export function courier(deps: {
@@ -39,15 +43,22 @@ export function courier(deps: {
   clock: Clock;
   log: Logger;
   window?: number;
+  /**
+   * After a restart or a fresh session: which of the pending items the server already has
+   * (reconcile.ts, via its message archive). Nothing is sent until it answers.
+   */
+  alreadyDelivered?: (pending: readonly OutboxItem[]) => Promise<Set<number>>;
 }) {
   const { session, log, clock } = deps;
   const box = (): Outbox => deps.store.outbox;
   const now = (): number => clock.now();
   const window = deps.window ?? 20;
-  const stats: CourierStats = { sent: 0, delivered: 0, retried: 0 };
+  const stats: CourierStats = { sent: 0, delivered: 0, retried: 0, alreadyDelivered: 0 };
   /** Ids sent in this process and not yet acknowledged or failed. */
   const inFlight = new Set<number>();
   let running = false;
+  /** Asking the server what it already has: nothing goes out meanwhile, so the order stays. */
+  let holding = false;
   let timer: TimerHandle | undefined;
 
   const stanzaOf = (item: OutboxItem): Element => {
@@ -68,7 +79,7 @@ export function courier(deps: {
   const pump = (): void => {
     clock.clearTimeout(timer);
     timer = undefined;
-    if (!running || !session.online) return;
+    if (!running || holding || !session.online) return;
     const hold = (session.slowedUntil ?? 0) - now();
     if (hold > 0) {
       timer = clock.setTimeout(pump, hold);
@@ -111,21 +122,38 @@ export function courier(deps: {
   return {
     name: 'outbox courier',
     stats,
-    /** Queue a message durably and send it as soon as the session allows. */
-    enqueue(to: string, body: string, kind: OutboxKind): void {
+    /** Queue a message durably (on disk when this returns) and send it as soon as the session allows; returns its message id. */
+    enqueue(to: string, body: string, kind: OutboxKind): string | undefined {
+      let id: string;
       try {
-        box().add({ to, body, kind });
+        id = box().messageId(box().add({ to, body, kind }));
       } catch (err) {
         // The store failed (disk full, card gone): say so loudly, and still try to send it once.
         log.error('could not store a message; sending it without durability', { error: err, kind });
         if (session.online) session.send(xml('message', { type: 'chat', to }, xml('body', {}, body))).catch(() => {});
-        return;
+        return undefined;
       }
       pump();
+      return id;
     },
     start(): void {
       running = true;
-      session.on('online', () => pump());
+      session.on('online', (_jid, resumed) => {
+        // A resumed stream settles its own stanzas (XEP-0198); a new one may follow a crash or a lost stream.
+        if (resumed || !deps.alreadyDelivered) return pump();
+        holding = true;
+        deps
+          .alreadyDelivered(box().pending(MAX_RECONCILED))
+          .then((ids) => {
+            for (const id of ids) box().delivered(id);
+            stats.alreadyDelivered += ids.size;
+          })
+          .catch((err: unknown) => log.warn('could not reconcile the outbox with the server', { error: err }))
+          .finally(() => {
+            holding = false;
+            pump();
+          });
+      });
       pump();
     },
     stop(): void {

@@ -20,7 +20,14 @@ export interface StatusSources {
   /** Undefined while the store is not open. */
   outbox: () => OutboxStats | undefined;
   delivered: () => number;
+  guarantee: () => 'exactly-once' | 'at-least-once' | 'unknown';
 }
+
+const guaranteeText = {
+  'exactly-once': 'exactly once (the server archives our messages, XEP-0313)',
+  'at-least-once': 'at least once, same id (the server keeps no message archive)',
+  unknown: 'not known yet (not online since start)',
+} as const;
 
 function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min ${seconds % 60} s`;
@@ -44,6 +51,7 @@ export function statusFields(src: StatusSources): StatusField[] {
     { var: 'presences', label: 'Presences sent', value: String(src.presencesSent()) },
     { var: 'dropped', label: 'Bad frames/samples dropped', value: String(src.drivers.reduce((n, d) => n + (d.stats?.().dropped ?? 0), 0)) },
     { var: 'queue', label: 'Outbox queue', value: queue },
+    { var: 'delivery', label: 'Delivery guarantee', value: guaranteeText[src.guarantee()] },
     { var: 'stream', label: 'Stream management', value: sm.active ? `on · ${s.resumes} resumed · ${sm.stats.queue} unacked` : 'off' },
     { var: 'stanza-errors', label: 'Stanza errors sent', value: String(src.stanzaErrorsSent()) },
   ];

@@ -47,9 +47,10 @@ export interface Peer {
   stop(): Promise<void>;
 }
 
-export async function peer(acc: Account, resource = 'test'): Promise<Peer> {
+/** A stock client logged in as `acc`, on the suite's server unless `on` names another (one that uses the suite's certificate). */
+export async function peer(acc: Account, resource = 'test', on?: { service: string; domain: string }): Promise<Peer> {
   const s = server();
-  const xmpp = client({ service: `xmpp://127.0.0.1:${s.port}`, domain: s.domain, username: acc.user, password: acc.password, resource });
+  const xmpp = client({ service: on?.service ?? `xmpp://127.0.0.1:${s.port}`, domain: on?.domain ?? s.domain, username: acc.user, password: acc.password, resource });
   xmpp.reconnect.stop();
   // The stock 2 s stream timeout is too tight when parallel test files load both cores.
   xmpp.timeout = 15_000;

@@ -17,6 +17,8 @@ export interface ProsodyOptions {
   port?: number;
   /** Load mod_smacks (XEP-0198); default true. */
   smacks?: boolean;
+  /** Load mod_mam (XEP-0313 message archive, every message archived); default true. */
+  mam?: boolean;
 }
 
 export interface Prosody {
@@ -99,7 +101,7 @@ async function makeCertificate(dir: string, domain: string): Promise<{ cert: str
   return { cert, key };
 }
 
-function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean }): string {
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; mam: boolean }): string {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
 ${root ? 'run_as_root = true\n' : ''}daemonize = false
@@ -111,7 +113,7 @@ interfaces = { "127.0.0.1" }
 c2s_ports = { ${o.port} }
 c2s_direct_tls_ports = { ${o.tlsPort} }
 s2s_ports = { }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "offline", "version", "time", "uptime"${o.smacks ? ', "smacks"' : ''} }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "presence", "message", "iq", "offline", "version", "time", "uptime"${o.smacks ? ', "smacks"' : ''}${o.mam ? ', "mam"' : ''} }
 modules_disabled = { "s2s" }
 -- No "limits": Debian's default (10 kb/s per client) would throttle tests.
 c2s_require_encryption = true
@@ -119,6 +121,7 @@ allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
 network_settings = { nagle = false }
+${o.mam ? 'default_archive_policy = true\narchive_expires_after = "1w"\n' : ''}
 ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
 
 VirtualHost ${JSON.stringify(o.domain)}
@@ -142,7 +145,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   while (tlsPort === port) tlsPort = await freePort(0);
   const logFile = join(dir, 'prosody.log');
   const cfg = join(dir, 'prosody.cfg.lua');
-  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true }));
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, mam: opts.mam ?? true }));
 
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {

@@ -1,0 +1,76 @@
+// Exactly once across crashes. XEP-0198 settles what a live link delivered;
+// what a dead process had written to the socket is known only to the server.
+// So after a restart, and after a fresh session replaced one that could not
+// be resumed, the courier asks this first: of the outbox entries already
+// tried, which does the server's archive of our own messages (XEP-0313)
+// already hold? Those are marked delivered; only the rest goes again. Without
+// an archive the agent says so once and falls back to at-least-once (the same
+// id on every attempt, so clients can drop the copy).
+
+import xml from '@xmpp/xml';
+import type { Element } from 'ltx';
+import type { Logger } from '../runtime/log.js';
+import type { OutboxItem } from '../store/outbox.js';
+import { NS_MAM, type ArchiveSearch } from '../xep/mam.js';
+
+const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
+/** The search starts this long before the oldest entry was written: the server's clock and ours may differ. */
+export const CLOCK_MARGIN_MS = 60 * 60_000;
+
+export type Guarantee = 'exactly-once' | 'at-least-once' | 'unknown';
+
+export interface ReconcileDeps {
+  request(iq: Element, timeoutMs?: number): Promise<Element>;
+  search: ArchiveSearch;
+  /** Our bare JID: the archive is the account's. */
+  self: string;
+  messageId(item: OutboxItem): string;
+  log: Logger;
+}
+
+export function reconciler(deps: ReconcileDeps) {
+  let guarantee: Guarantee = 'unknown';
+  let said = false;
+  const stats = { checked: 0, alreadyDelivered: 0 };
+
+  const archiveOffered = async (): Promise<boolean> => {
+    try {
+      const info = await deps.request(xml('iq', { type: 'get', to: deps.self }, xml('query', { xmlns: NS_DISCO_INFO })), 10_000);
+      return info.getChild('query', NS_DISCO_INFO)?.getChildren('feature').some((f) => f.attrs.var === NS_MAM) ?? false;
+    } catch {
+      return false;
+    }
+  };
+
+  return {
+    stats,
+    guarantee: (): Guarantee => guarantee,
+    /** Of the pending items, the outbox ids the server already has. Never throws: on any doubt it returns fewer. */
+    async alreadyDelivered(pending: readonly OutboxItem[]): Promise<Set<number>> {
+      const offered = await archiveOffered();
+      guarantee = offered ? 'exactly-once' : 'at-least-once';
+      if (!offered && !said) {
+        said = true;
+        deps.log.warn('the server keeps no archive of our messages (XEP-0313): after a crash an alarm may arrive twice, with the same id');
+      }
+      const tried = pending.filter((i) => i.attempts > 0);
+      if (!offered || tried.length === 0) return new Set();
+      const byMessageId = new Map(tried.map((i) => [deps.messageId(i), i.id]));
+      const since = Math.min(...tried.map((i) => i.createdAt)) - CLOCK_MARGIN_MS;
+      stats.checked += tried.length;
+      try {
+        const { found, complete } = await deps.search.find(new Set(byMessageId.keys()), since);
+        if (!complete) deps.log.warn('the archive search stopped at its bound; entries not found there are sent again (same ids)', { tried: tried.length, found: found.size });
+        const ids = new Set([...found].map((m) => byMessageId.get(m)!));
+        stats.alreadyDelivered += ids.size;
+        if (ids.size > 0) deps.log.info('the server already had these; not sending them again', { count: ids.size });
+        return ids;
+      } catch (err) {
+        deps.log.warn('could not search the archive; sending the tried entries again (same ids)', { error: err });
+        return new Set();
+      }
+    },
+  };
+}
+
+export type Reconciler = ReturnType<typeof reconciler>;
