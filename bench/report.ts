@@ -64,8 +64,8 @@ export interface SoakFigures {
   when: string;
   minutes: number;
   alarms: { sent: number; received: number; lost: number; duplicates: number; reordered: number; outboxLeft: number; droppedWhenFull: number };
-  faults: { serverRestartsGraceful: number; serverRestartsKilled: number; networkCuts: number; serialCuts: number };
-  recoveryMs: { serverGraceful: string; serverKilled: string; network: string; serial: string };
+  faults: { serverRestartsGraceful: number; serverRestartsKilled: number; agentKills: number; networkCuts: number; serialCuts: number };
+  recoveryMs: { serverGraceful: string; serverKilled: string; agentKilled: string; network: string; serial: string };
   sessions: { newSessions: number; resumed: number };
   rss: { startKiB: number; endKiB: number; vmRssStartKiB: number; vmRssEndKiB: number };
 }
@@ -78,7 +78,7 @@ export function writeSoakSection(path: string, r: SoakFigures, pass: boolean): v
     SOAK_BEGIN,
     '## Soak: losing nothing when the network drops',
     '',
-    `Measured ${r.when.slice(0, 10)} with \`npm run soak${r.minutes === 2 ? '' : ` -- --minutes ${r.minutes}`}\` (${r.minutes} min): the agent as its own process, a private Prosody, the firmware simulator on a pty, and a tank level crossing its alarm threshold every 0.6 s. On a schedule: ${f.serverRestartsGraceful} graceful Prosody restarts (SIGTERM), ${f.serverRestartsKilled} Prosody kills (SIGKILL, then start), ${f.networkCuts} network cuts of 2 s (a TCP proxy drops both sides and refuses connections), ${f.serialCuts} serial cable pulls of 2 s. The owner counts alarms by message id. **${pass ? 'Pass' : 'FAIL'}.**`,
+    `Measured ${r.when.slice(0, 10)} with \`npm run soak${r.minutes === 2 ? '' : ` -- --minutes ${r.minutes}`}\` (${r.minutes} min): the agent as its own process, a private Prosody, the firmware simulator on a pty, and a tank level crossing its alarm threshold every 0.6 s. On a schedule: ${f.serverRestartsGraceful} graceful Prosody restarts (SIGTERM), ${f.serverRestartsKilled} Prosody kills (SIGKILL, then start), ${f.agentKills} agent kills (SIGKILL, then start on the same state; the server archives messages, XEP-0313), ${f.networkCuts} network cuts of 2 s (a TCP proxy drops both sides and refuses connections), ${f.serialCuts} serial cable pulls of 2 s. The owner counts alarms by message id. **${pass ? 'Pass' : 'FAIL'}.**`,
     '',
     '| alarms raised | received by the owner | lost | duplicated | out of order | left in the outbox | dropped (outbox full) |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -88,10 +88,11 @@ export function writeSoakSection(path: string, r: SoakFigures, pass: boolean): v
     '| --- | --- |',
     `| Prosody restarted (SIGTERM), from listening again | ${r.recoveryMs.serverGraceful} |`,
     `| Prosody killed (SIGKILL) and started, from listening again | ${r.recoveryMs.serverKilled} |`,
+    `| agent killed (SIGKILL) and started again | ${r.recoveryMs.agentKilled} |`,
     `| network back after a 2 s cut | ${r.recoveryMs.network} |`,
     `| serial cable back (to the board's HELLO) | ${r.recoveryMs.serial} |`,
     '',
-    `Sessions: ${r.sessions.newSessions} new, ${r.sessions.resumed} resumed (XEP-0198). Agent memory: RssAnon ${(r.rss.startKiB / 1024).toFixed(1)} MiB at start → ${(r.rss.endKiB / 1024).toFixed(1)} MiB at the end (VmRSS ${(r.rss.vmRssStartKiB / 1024).toFixed(1)} → ${(r.rss.vmRssEndKiB / 1024).toFixed(1)} MiB).`,
+    `Sessions: ${r.sessions.newSessions} new, ${r.sessions.resumed} resumed (XEP-0198). Agent memory (the last agent process): RssAnon ${(r.rss.startKiB / 1024).toFixed(1)} MiB at start → ${(r.rss.endKiB / 1024).toFixed(1)} MiB at the end (VmRSS ${(r.rss.vmRssStartKiB / 1024).toFixed(1)} → ${(r.rss.vmRssEndKiB / 1024).toFixed(1)} MiB).`,
     '',
     'Recovery times include the agent\'s reconnect backoff (200 ms doubling to 2 s in this config, jittered). "Out of order" counts owner-side arrivals whose outbox sequence number is lower than the one before; while the owner itself is reconnecting after a server restart, the server hands over its stored messages and live ones as they come.',
     SOAK_END,

@@ -1,10 +1,12 @@
 // npm run soak [-- --minutes N]: the agent (the real CLI, as its own process)
 // against a private Prosody and the firmware simulator on a pty, while the
-// server is restarted (gracefully and with SIGKILL), the network between agent
-// and server is cut (a TCP proxy drops every connection), and the serial cable
-// is pulled — and a tank level crosses its alarm threshold all along. An owner
-// (on its own connection) counts what arrives. Exit 1 on any alarm lost or
-// duplicated. Figures go to BENCHMARKS.md (the soak section) and bench/soak.json.
+// server is restarted (gracefully and with SIGKILL), the agent itself is
+// killed (SIGKILL, then started again on the same state), the network between
+// agent and server is cut (a TCP proxy drops every connection), and the serial
+// cable is pulled — and a tank level crosses its alarm threshold all along. An
+// owner (on its own connection) counts what arrives by message id. Exit 1 on
+// any alarm lost or duplicated (the server archives messages, XEP-0313, so a
+// killed agent must not repeat itself either). Figures go to BENCHMARKS.md (the soak section) and bench/soak.json.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { startProsody, freePort } from '../tools/dev/prosody.js';
 import { ptyPair } from '../tools/dev/pty.js';
 import { FirmwareSim } from '../tools/dev/firmware-sim.js';
 import { createLogger, createSink } from '../src/runtime/log.js';
+import Database from 'better-sqlite3';
 import { openStore } from '../src/store/db.js';
 import { Session } from '../src/xmpp/session.js';
 import { memoryOf, median, percentile, round } from './lib.js';
@@ -137,21 +140,27 @@ alarms:
 );
 interface LogLine { msg: string; time: string; [k: string]: unknown }
 const lines: (LogLine & { at: number })[] = [];
-const agent: ChildProcess = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
-let buf = '';
-agent.stdout!.on('data', (d: Buffer) => {
-  buf += d.toString();
-  let nl: number;
-  while ((nl = buf.indexOf('\n')) >= 0) {
-    const text = buf.slice(0, nl);
-    buf = buf.slice(nl + 1);
-    try {
-      lines.push({ ...(JSON.parse(text) as LogLine), at: Date.now() });
-    } catch {
-      say(`agent wrote a non-JSON line: ${text.slice(0, 120)}`);
+/** The agent as its own process; started again (same state dir) after each kill. */
+function startAgent(): ChildProcess {
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const text = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      try {
+        lines.push({ ...(JSON.parse(text) as LogLine), at: Date.now() });
+      } catch {
+        say(`agent wrote a non-JSON line: ${text.slice(0, 120)}`);
+      }
     }
-  }
-});
+  });
+  return child;
+}
+let agent = startAgent();
+let agentStartedAt = Date.now();
 const logged = (msg: string | RegExp, after: number): boolean => lines.some((l) => l.at >= after && (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg)));
 const waitLog = async (msg: string | RegExp, after: number, ms = 30_000): Promise<number> => {
   const end = Date.now() + ms;
@@ -165,7 +174,7 @@ const waitLog = async (msg: string | RegExp, after: number, ms = 30_000): Promis
 await waitLog(/^online/, t0);
 await waitLog('bridge hello', t0);
 await sleep(2000);
-const rssStart = memoryOf(agent.pid!);
+let rssStart = memoryOf(agent.pid!);
 say(`agent online; RssAnon ${(rssStart.rssAnonKiB / 1024).toFixed(1)} MiB`);
 
 // ---- alarms all along: the tank crosses 50 % up and down ------------------------
@@ -176,8 +185,8 @@ const flipper = setInterval(() => {
 }, 600);
 
 // ---- faults on a schedule -------------------------------------------------------
-const recovery = { serverGraceful: [] as number[], serverKilled: [] as number[], network: [] as number[], serial: [] as number[] };
-const faults = ['server (SIGTERM)', 'serial', 'network', 'server (SIGKILL)', 'serial', 'network'] as const;
+const recovery = { serverGraceful: [] as number[], serverKilled: [] as number[], agentKilled: [] as number[], network: [] as number[], serial: [] as number[] };
+const faults = ['server (SIGTERM)', 'serial', 'agent (SIGKILL)', 'network', 'server (SIGKILL)', 'serial', 'network'] as const;
 const endAt = t0 + minutes * 60_000;
 const stepMs = Math.max(6_000, Math.floor((minutes * 60_000 - 20_000) / 15));
 let n = 0;
@@ -192,6 +201,19 @@ while (Date.now() + stepMs < endAt) {
     const ms = await waitLog(/^online/, back);
     (hard ? recovery.serverKilled : recovery.serverGraceful).push(ms);
     say(`  agent online again after ${ms} ms`);
+  } else if (fault === 'agent (SIGKILL)') {
+    // As a power cut would: in the middle of whatever it was doing, alarms flapping.
+    say('killing the agent (SIGKILL) and starting it again');
+    agent.kill('SIGKILL');
+    await new Promise((r) => agent.once('exit', r));
+    const back = Date.now();
+    agent = startAgent();
+    agentStartedAt = back;
+    const ms = await waitLog(/^online/, back);
+    recovery.agentKilled.push(ms);
+    say(`  agent online again after ${ms} ms`);
+    await sleep(2000);
+    rssStart = memoryOf(agent.pid!); // memory is the new process's from here on
   } else if (fault === 'network') {
     say('cutting the network for 2 s');
     net1.cut(2_000);
@@ -217,12 +239,13 @@ while (Date.now() < endAt) await sleep(200);
 clearInterval(flipper);
 
 // ---- drain, count, report --------------------------------------------------------
-const sentCount = (): number => lines.filter((l) => l.msg === 'alarm' || l.msg === 'alarm cleared').length;
+// Every alarm is on disk before it is logged; a kill between the two loses the line, so the log only
+// says when to look: the store (read after the agent stops) says how many there were.
+const loggedCount = (): number => lines.filter((l) => l.msg === 'alarm' || l.msg === 'alarm cleared').length;
 const drainStart = Date.now();
-while (Date.now() - drainStart < 60_000 && new Set(received.map((r) => r.id)).size < sentCount()) await sleep(100);
-await sleep(1_000); // room for a late duplicate
+while (Date.now() - drainStart < 60_000 && new Set(received.map((r) => r.id)).size < loggedCount()) await sleep(100);
+await sleep(3_000); // room for the ones written but not logged, and a late duplicate
 const rssEnd = memoryOf(agent.pid!);
-const sent = sentCount();
 const ids = received.map((r) => r.id);
 const distinct = new Set(ids).size;
 const duplicates = ids.length - distinct;
@@ -235,24 +258,38 @@ await new Promise((r) => agent.once('exit', r));
 const store = openStore({ dir: state });
 const left = store.outbox.stats();
 store.close();
+const sent = writtenCount(join(state, 'agent.db')) - left.dropped;
 const resumes = lines.filter((l) => l.msg === 'online (stream resumed)').length;
 const sessions = lines.filter((l) => l.msg === 'online').length;
 const garbage = lines.filter((l) => /garbled|bad frame/i.test(l.msg)).length;
+
+/** Outbox entries ever written: ids are AUTOINCREMENT, so the highest one handed out. */
+function writtenCount(file: string): number {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined)?.seq ?? 0;
+  } finally {
+    db.close();
+  }
+}
 
 const figure = (v: number[]): string => (v.length ? `median ${Math.round(median(v))} ms, max ${Math.round(Math.max(...v))} ms (${v.length}×)` : '—');
 const results = {
   when: new Date().toISOString(),
   minutes,
   alarms: { sent, received: distinct, lost: sent - distinct, duplicates, reordered, outboxLeft: left.queued, droppedWhenFull: left.dropped },
-  faults: { serverRestartsGraceful: recovery.serverGraceful.length, serverRestartsKilled: recovery.serverKilled.length, networkCuts: recovery.network.length, serialCuts: recovery.serial.length },
+  faults: { serverRestartsGraceful: recovery.serverGraceful.length, serverRestartsKilled: recovery.serverKilled.length, agentKills: recovery.agentKilled.length, networkCuts: recovery.network.length, serialCuts: recovery.serial.length },
   recoveryMs: {
     serverGraceful: figure(recovery.serverGraceful),
     serverKilled: figure(recovery.serverKilled),
+    agentKilled: figure(recovery.agentKilled),
     network: figure(recovery.network),
     serial: figure(recovery.serial),
     p99All: round(percentile([...recovery.serverGraceful, ...recovery.serverKilled, ...recovery.network], 99), 0),
   },
   sessions: { newSessions: sessions, resumed: resumes },
+  /** RSS figures are of the last agent process (started after the last kill). */
+  lastAgentMinutes: round((Date.now() - agentStartedAt) / 60_000, 1),
   rss: { startKiB: rssStart.rssAnonKiB, endKiB: rssEnd.rssAnonKiB, vmRssStartKiB: rssStart.vmRssKiB, vmRssEndKiB: rssEnd.vmRssKiB },
   garbage,
 };
