@@ -68,12 +68,12 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
     expect(sh('dpkg-deb', ['--ctrl-tarfile', deb]).length).toBeGreaterThan(0);
   });
 
-  it('holds the built agent with its production dependencies, the unit, the config as a conffile', () => {
+  it('holds the bundled agent with its source map, only the native addons as dependencies, the unit, the config as a conffile', () => {
     const files = sh('dpkg-deb', ['-c', deb]);
     for (const path of [
       './usr/lib/xmpp-iot-agent/dist/cli.js',
-      './usr/lib/xmpp-iot-agent/node_modules/@xmpp/client-core/',
-      './usr/lib/xmpp-iot-agent/node_modules/yaml/',
+      './usr/lib/xmpp-iot-agent/dist/cli.js.map',
+      './usr/lib/xmpp-iot-agent/node_modules/serialport/',
       './usr/lib/xmpp-iot-agent/node_modules/better-sqlite3/build/Release/better_sqlite3.node',
       './usr/bin/xmpp-iot-agent -> ../lib/xmpp-iot-agent/dist/cli.js',
       './lib/systemd/system/xmpp-iot-agent.service',
@@ -84,6 +84,8 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
       expect(files).toContain(path);
     }
     expect(files).not.toMatch(/node_modules\/(vitest|typescript|@types)\//);
+    // What the bundle holds is not installed a second time beside it.
+    expect(files).not.toMatch(/node_modules\/(@xmpp|ltx|yaml|multicast-dns)\//);
     // Development tools (demo, private Prosody, firmware simulator, this builder) are not runtime code.
     expect(files).not.toMatch(/demo\.js|prosody\.js|firmware-sim\.js|deb\.js|native\.js/);
     // Of node-gyp's build trees only the addons the agent loads; no test addon, no objects, no npm dotfiles.

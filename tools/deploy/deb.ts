@@ -68,7 +68,8 @@ export function buildDeb(opts: DebOptions): string {
   try {
     const lib = join(stage, 'usr/lib', NAME);
     mkdirSync(lib, { recursive: true });
-    cpSync(join(root, 'dist'), join(lib, 'dist'), { recursive: true, filter: (src) => !src.endsWith('.map') });
+    // The bundle with its source maps: node --enable-source-maps on the Pi maps a stack trace back to src/.
+    cpSync(join(root, 'dist'), join(lib, 'dist'), { recursive: true });
     copyFileSync(join(root, 'package.json'), join(lib, 'package.json'));
     copyFileSync(join(root, 'package-lock.json'), join(lib, 'package-lock.json'));
     const host = execFileSync('dpkg', ['--print-architecture']).toString().trim();
