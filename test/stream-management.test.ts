@@ -43,6 +43,21 @@ function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeout
   return { sm, written, drops: () => drops, server, enable, send, failWhen: (f: (el: Element) => boolean) => (failWrites = f) };
 }
 
+/** Three receipted messages, the link lost, and a resume whose re-sends break again at the second (the third is never written). */
+async function resumeThatBreaks() {
+  const h = harness();
+  await h.enable();
+  const settled: string[] = [];
+  const receipt = (id: string) => ({ onAck: () => settled.push(`${id} acked`), onFail: () => settled.push(`${id} failed`) });
+  for (const id of ['a1', 'a2', 'a3']) await h.send(xml('message', { id }, xml('body', {}, id)), receipt(id));
+  h.sm.disconnected();
+  h.failWhen((el) => el.attrs.id === 'a2');
+  const resumed = h.sm.resume();
+  h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '0' }));
+  await expect(resumed).rejects.toThrow('write after the socket closed');
+  return { h, settled };
+}
+
 afterEach(() => vi.useRealTimers());
 
 describe('stream management rules', () => {
@@ -150,17 +165,7 @@ describe('stream management rules', () => {
   });
 
   it('alarm stuck until restart: a write failing part-way through the re-sends after <resumed/> leaves every message settled later, none dropped', async () => {
-    const h = harness();
-    await h.enable();
-    const settled: string[] = [];
-    const receipt = (id: string) => ({ onAck: () => settled.push(`${id} acked`), onFail: () => settled.push(`${id} failed`) });
-    for (const id of ['a1', 'a2', 'a3']) await h.send(xml('message', { id }, xml('body', {}, id)), receipt(id));
-    h.sm.disconnected();
-    // The link breaks again while the resumed stream re-sends: a2's write throws, a3 is never written.
-    h.failWhen((el) => el.attrs.id === 'a2');
-    const resumed = h.sm.resume();
-    h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '0' }));
-    await expect(resumed).rejects.toThrow('write after the socket closed');
+    const { h, settled } = await resumeThatBreaks();
     h.sm.disconnected();
     expect(h.sm.stats.queue).toBe(3);
     // The next resume: the server had a1 only; a2 and a3 go again, and its ack settles all three.
@@ -174,16 +179,7 @@ describe('stream management rules', () => {
   });
 
   it('alarm stuck until restart: when the stream is then lost for good, every message not yet acknowledged is reported failed', async () => {
-    const h = harness();
-    await h.enable();
-    const settled: string[] = [];
-    const receipt = (id: string) => ({ onAck: () => settled.push(`${id} acked`), onFail: () => settled.push(`${id} failed`) });
-    for (const id of ['a1', 'a2', 'a3']) await h.send(xml('message', { id }, xml('body', {}, id)), receipt(id));
-    h.sm.disconnected();
-    h.failWhen((el) => el.attrs.id === 'a2');
-    const resumed = h.sm.resume();
-    h.server(xml('resumed', { xmlns: NS_SM, previd: 'stream-1', h: '0' }));
-    await expect(resumed).rejects.toThrow();
+    const { h, settled } = await resumeThatBreaks();
     h.sm.lose();
     expect(settled).toEqual(['a1 failed', 'a2 failed', 'a3 failed']);
   });

@@ -17,6 +17,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { StreamManagement } from './stream-management.js';
 import { establishment } from './establish.js';
 import { IqCaller } from './iq-caller.js';
+import type { SessionOptions } from './session-types.js';
 
 /** Counts every stanza on its way to the socket (stream management must see what the IQ layer sends too). */
 export class CountingClient extends Client {
@@ -27,13 +28,7 @@ export class CountingClient extends Client {
   }
 }
 
-export interface ClientOptions {
-  jid: string;
-  resource: string;
-  password: string;
-  service?: string;
-  ca?: string;
-  allowPlaintext: boolean;
+export interface ClientOptions extends Pick<SessionOptions, 'jid' | 'resource' | 'password' | 'service' | 'ca' | 'allowPlaintext'> {
   sm: StreamManagement;
   useSm: boolean;
   cache: SaltCache;
