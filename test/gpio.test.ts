@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { gpiodCli, lineSplitter, parseEdge, parseGpioinfoV1, type GpioBackend, type GpiodOptions } from '../src/drivers/gpio.js';
+import type { GpioBackend } from '../src/drivers/gpio.js';
+import { gpiodCli, lineSplitter, parseEdge, parseGpioinfoV1, type GpiodOptions } from '../src/drivers/gpiod.js';
 
 const FAKE = fileURLToPath(new URL('./fixtures/fake-gpiod.mjs', import.meta.url));
 const PATH = process.env.PATH ?? '';
