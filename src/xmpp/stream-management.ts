@@ -5,6 +5,10 @@
 // (Session feeds us each element as parsed and each stanza before it is
 // written), the session goes online only after <enabled/> or <resumed/>, and
 // the unacknowledged queue is bounded.
+//
+// Over 300 lines on purpose: the counters, the queue and enable/resume/lose
+// change together under one rule (the server's h settles everything); split
+// apart, each half would have to trust the other's bookkeeping.
 
 import { EventEmitter } from 'node:events';
 import xml from '@xmpp/xml';
