@@ -22,7 +22,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { findBinary, makeCertificate } from './prosody.js';
 
@@ -196,6 +196,10 @@ export async function startCluster(opts: ClusterOptions): Promise<EjabberdCluste
       return undefined;
     }
   })();
+  // The nodes run as the ejabberd user: every directory above ours must let it through.
+  for (let p = dirname(dir); owner && p !== dirname(p); p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) throw new Error(`${p} is not traversable by the ejabberd user (chmod o+x it, or put the cluster elsewhere)`);
+  }
   const handOver = (path: string): void => {
     if (!owner) return;
     chownSync(path, owner.uid, owner.gid);
