@@ -137,12 +137,16 @@ listen:
     module: ejabberd_c2s
     max_stanza_size: 262144
     access: c2s
+    # ejabberd's listen queue is 5 by default: a fleet logging in at once overflows it and the kernel drops SYNs.
+    backlog: 1024
     starttls_required: true
   - port: ${o.tlsPort}
     ip: ${JSON.stringify(o.ip)}
     module: ejabberd_c2s
     max_stanza_size: 262144
     access: c2s
+    # ejabberd's listen queue is 5 by default: a fleet logging in at once overflows it and the kernel drops SYNs.
+    backlog: 1024
     tls: true
 # No federation: no s2s listener, and none out.
 s2s_access: none
