@@ -34,7 +34,7 @@ export function scaleSection(r: ScaleResult): string {
     '',
     `### Login storm: Prosody restarted under ${r.gateways} connected gateways`,
     '',
-    'The fleet has been online longer than the agent\'s 10 s stability window (so its backoff starts over at the shortest delay, as for a fleet that has run for hours). The server is stopped (SIGTERM: it closes every stream) and started again; times are from it listening again to the last gateway online with a new session. Peak CPU is the server\'s highest use over a 250 ms window (100 % is one core); attempts counts the reconnects the gateways scheduled, failed ones included.',
+    'The fleet has been online longer than the agent\'s 10 s stability window (so its backoff starts over at the shortest delay, as for a fleet that has run for hours). The server is stopped (SIGTERM: it closes every stream) and started again; times are from it listening again to the last gateway online with a new session. Peak CPU is the server\'s highest use over a 250 ms window (100 % is one core); attempts counts the reconnects the gateways scheduled, failed ones included. Prosody runs its connections on one core, so 100 % is all of it.',
     '',
     '| reconnect policy | back | all back after | server peak CPU | server CPU until all back | reconnect attempts |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
