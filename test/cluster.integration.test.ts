@@ -45,8 +45,8 @@ interface Gateway {
   child: ChildProcess;
   lines: string[];
   exited: Promise<number | null>;
-  /** When its trace ends (ms since epoch): no alarm after that. */
-  calmAt: number;
+  /** How long its trace runs from the agent's start: no alarm after that. */
+  traceMs: number;
 }
 
 let cluster: EjabberdCluster;
@@ -57,7 +57,7 @@ let base: string;
 const gateways: Gateway[] = [];
 const accounts = new Map<string, Account>();
 
-function launch(g: Omit<Gateway, 'child' | 'lines' | 'exited' | 'dir' | 'calmAt'>, rows: number): Gateway {
+function launch(g: Omit<Gateway, 'child' | 'lines' | 'exited' | 'dir' | 'traceMs'>, rows: number): Gateway {
   const dir = mkdtempSync(join(base, `${g.name}-`));
   const trace = join(dir, 'flap.csv');
   // 40 and 10 in turn, ending calm: an alarm above 30 raised and cleared every 2 × FLAP_S.
@@ -77,7 +77,7 @@ mdns: { enabled: false }
 state_dir: ${join(dir, 'state')}
 presence: { min_interval: 500ms }
 devices:
-  - { id: level, driver: replay, file: ${trace}, speed: 1, unit: "%", stale_after: 10m }
+  - { id: level, driver: replay, file: ${trace}, speed: 1, loop: false, unit: "%", stale_after: 10m }
   - { id: temperature, driver: simulated, type: number, unit: "°C", initial: ${g.temperature}, min: 0, max: 40, interval: 1h, stale_after: 10m }
 alarms:
   - { device: level, above: 30, hysteresis: 1 }
@@ -93,7 +93,7 @@ alarms:
     lines.push(...parts);
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const gw = { ...g, dir, child, lines, exited, calmAt: Date.now() + rows * FLAP_S * 1000 };
+  const gw = { ...g, dir, child, lines, exited, traceMs: rows * FLAP_S * 1000 };
   gateways.push(gw);
   return gw;
 }
@@ -119,12 +119,12 @@ function alarmsFrom(g: Gateway): number[] {
 }
 
 /** What the gateway's outbox holds and has ever handed out, read once the agent is gone (it locks the file). */
-function outbox(g: Gateway): { left: number; written: number } {
+function outbox(g: Gateway): { left: number; written: number; rows: unknown[] } {
   const db = new Database(join(g.dir, 'state', 'agent.db'), { readonly: true, fileMustExist: true });
   try {
     const written = (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").get() as { seq: number } | undefined)?.seq ?? 0;
-    const left = (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
-    return { left, written };
+    const rows = db.prepare('SELECT * FROM outbox').all();
+    return { left: rows.length, written, rows };
   } finally {
     db.close();
   }
@@ -154,14 +154,17 @@ async function movedOff(from: EjabberdNode, moved: Gateway[], since: number, bef
 /** Every alarm each gateway wrote reached the owner once, in order (outbox numbers 1..n). */
 async function exactlyOnceInOrder(list: Gateway[]): Promise<void> {
   for (const g of list) {
-    await until(() => Date.now() > g.calmAt + 1000, `${g.name}'s trace over`, { timeoutMs: 60_000 });
+    // The trace began before the agent logged 'started' (drivers start first): it is over by then + its length.
+    const started = Date.parse(records(g).find((r) => r.msg === 'started')?.time ?? '');
+    expect(started).toBeGreaterThan(0);
+    await until(() => Date.now() > started + g.traceMs + 500, `${g.name}'s trace over`, { timeoutMs: 60_000 });
     await until(async () => (await statusField(g, 'queue')).startsWith('0 waiting'), `${g.name}'s outbox drained`, { timeoutMs: 20_000 });
   }
   for (const g of list) {
     g.child.kill('SIGTERM');
     await g.exited;
-    const { left, written } = outbox(g);
-    expect(left).toBe(0);
+    const { left, written, rows } = outbox(g);
+    expect(left, `${g.name} left ${JSON.stringify(rows)}; last log: ${g.lines.slice(-6).join('\n')}`).toBe(0);
     expect(written).toBeGreaterThan(10);
     expect(alarmsFrom(g), `${g.name}: outbox numbers at the owner`).toEqual(Array.from({ length: written }, (_, i) => i + 1));
   }
