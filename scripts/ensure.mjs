@@ -6,6 +6,7 @@
 //   node scripts/ensure.mjs interop   python3-slixmpp for the interop tests (likewise)
 //   node scripts/ensure.mjs firmware  avr-gcc, arduino-mk and simavr to build and emulate the firmware (likewise)
 //   node scripts/ensure.mjs cross     the arm64 cross compiler that builds the Pi package's native addons (likewise)
+//   node scripts/ensure.mjs ejabberd  ejabberd for the 2-node cluster tests and benchmark (likewise)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
@@ -85,6 +86,9 @@ for (const what of process.argv.slice(2)) {
       [() => onPath('simavr'), 'simavr'],
       [() => existsSync('/usr/include/libelf.h'), 'libelf-dev'],
     ], true);
+  else if (what === 'ejabberd')
+    // Debian starts the system-wide ejabberd on install where systemd runs; ours are private nodes on their own ports.
+    debianPackages([[() => onPath('ejabberdctl') && onPath('erl'), 'ejabberd']], true);
   else if (what === 'cross')
     debianPackages([[() => onPath('aarch64-linux-gnu-g++'), 'g++-aarch64-linux-gnu']], true);
   else {

@@ -141,6 +141,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       resource: config.xmpp.resource,
       password,
       service: config.xmpp.service,
+      services: config.xmpp.services,
       ca,
       allowPlaintext: config.xmpp.tls.allowPlaintext,
       reconnect: config.xmpp.reconnect,

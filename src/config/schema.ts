@@ -40,7 +40,10 @@ export interface XmppConfig {
   resource: string;
   password?: string;
   passwordFile?: string;
+  /** The first of services (the most preferred), kept for callers that take one. */
   service?: string;
+  /** xmpp.service as a list, most preferred first; empty: DNS SRV of the JID's domain. */
+  services: string[];
   tls: { caFile?: string; allowPlaintext: boolean };
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** XEP-0199 pings to the server; intervalMs 0 = off. */
@@ -114,13 +117,15 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const password = typeof x.password === 'string' || x.password === undefined || x.password === null ? c.string('xmpp.password', x.password) : c.fail('xmpp.password', `expected a string; got a ${typeof x.password} (put the password in quotes)`);
   const password_file = c.string('xmpp.password_file', x.password_file, { what: 'a file path' });
   if (password !== undefined && password_file !== undefined) c.fail('xmpp.password', 'set either xmpp.password or xmpp.password_file, not both');
-  const service = c.string('xmpp.service', x.service, { pattern: SERVICE, what: 'a URI such as xmpp://host:5222 (STARTTLS) or xmpps://host:5223 (direct TLS)' });
+  const services = checkServices(c, x.service);
+  const service = services[0];
 
   const t = c.object('xmpp.tls', x.tls, ['ca_file', 'allow_plaintext'], false) ?? {};
   const ca_file = c.string('xmpp.tls.ca_file', t.ca_file, { what: 'a PEM file path' });
   const allow_plaintext = c.boolean('xmpp.tls.allow_plaintext', t.allow_plaintext) ?? false;
-  if (allow_plaintext && !isLoopbackService(service)) {
-    c.fail('xmpp.tls.allow_plaintext', `plaintext is only allowed when xmpp.service is on loopback (xmpp://127.0.0.1:PORT), got ${service ? JSON.stringify(service) : 'no service'}`);
+  const remote = services.find((s) => !isLoopbackService(s));
+  if (allow_plaintext && (services.length === 0 || remote !== undefined)) {
+    c.fail('xmpp.tls.allow_plaintext', `plaintext is only allowed when xmpp.service is on loopback (xmpp://127.0.0.1:PORT), got ${remote ? JSON.stringify(remote) : 'no service'}`);
   }
 
   const r = c.object('xmpp.reconnect', x.reconnect, ['initial_delay', 'max_delay'], false) ?? {};
@@ -134,7 +139,26 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const streamManagement = checkStreamManagement(c, x.stream_management);
 
   if (!jid) return undefined;
-  return { jid, resource, password, passwordFile: password_file, service, tls: { caFile: ca_file, allowPlaintext: allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
+  return { jid, resource, password, passwordFile: password_file, service, services, tls: { caFile: ca_file, allowPlaintext: allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
+}
+
+const SERVICE_WHAT = 'a URI such as xmpp://host:5222 (STARTTLS) or xmpps://host:5223 (direct TLS)';
+
+/** xmpp.service: one URI, or a list of them in order of preference (a cluster's nodes). */
+function checkServices(c: Checker, raw: unknown): string[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    const one = c.string('xmpp.service', raw, { pattern: SERVICE, what: `${SERVICE_WHAT}, or a list of them` });
+    return one ? [one] : [];
+  }
+  if (raw.length === 0) c.fail('xmpp.service', 'must name at least one endpoint (leave it out to use DNS SRV)');
+  const out: string[] = [];
+  raw.forEach((v, i) => {
+    const s = c.string(join('xmpp.service', i), v, { pattern: SERVICE, what: SERVICE_WHAT });
+    if (s && out.includes(s)) c.fail(join('xmpp.service', i), `${JSON.stringify(s)} is listed twice`);
+    else if (s) out.push(s);
+  });
+  return out;
 }
 
 function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {

@@ -12,7 +12,7 @@ import type { OutboxStats } from '../store/outbox.js';
 export interface StatusSources {
   clock: Clock;
   startedAt: () => number;
-  session: Pick<Session, 'state' | 'stats' | 'sm'>;
+  session: Pick<Session, 'state' | 'stats' | 'sm'> & { endpoints?: Pick<Session['endpoints'], 'rank'> };
   devices: Devices;
   drivers: readonly Driver[];
   presencesSent: () => number;
@@ -33,6 +33,15 @@ function duration(seconds: number): string {
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min ${seconds % 60} s`;
 }
 
+/** Which endpoint the session is on, and how far down the list of preference. */
+function serverText(session: StatusSources['session']): string {
+  const at = session.stats.endpoint;
+  if (!at) return '—';
+  const rank = session.endpoints?.rank;
+  if (!rank || rank.of < 2) return at;
+  return `${at} (${rank.position === 1 ? 'preferred' : `fallback ${rank.position - 1}`} of ${rank.of})`;
+}
+
 export function statusFields(src: StatusSources): StatusField[] {
   const s = src.session.stats;
   const faults = src.devices.list().filter((d) => d.fault).length;
@@ -45,6 +54,7 @@ export function statusFields(src: StatusSources): StatusField[] {
     { var: 'uptime', label: 'Uptime', value: duration(uptime) },
     { var: 'connection', label: 'Connection', value: src.session.state },
     { var: 'online-since', label: 'Online since', value: s.onlineSince ? new Date(s.onlineSince).toISOString() : '—' },
+    { var: 'server', label: 'Server', value: serverText(src.session) },
     { var: 'reconnects', label: 'Reconnects', value: String(s.reconnects) },
     { var: 'devices', label: 'Devices', value: `${src.devices.ids().length} (${faults} faulty)` },
     { var: 'readings', label: 'Readings received', value: String(src.devices.readings) },

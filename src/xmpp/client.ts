@@ -1,13 +1,13 @@
 // The xmpp.js pieces a gateway uses, assembled: TCP with STARTTLS or direct
 // TLS (ours, with the site CA), stream features, our SASL (native SCRAM), the
 // bind/resume step with our XEP-0198, and the IQ caller. Left out on purpose:
-// websocket, SASL2/FAST, the stock stream management and reconnect.
+// websocket, SASL2/FAST, the stock stream management and reconnect, and
+// @xmpp/resolve (the session picks each endpoint itself: endpoints.ts).
 
 import { Client } from '@xmpp/client-core';
 import tcp from '@xmpp/tcp';
 import middlewareFactory from '@xmpp/middleware';
 import streamFeaturesFactory from '@xmpp/stream-features';
-import resolve from '@xmpp/resolve';
 import type { Element } from 'ltx';
 import { sasl, type AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
@@ -63,7 +63,6 @@ export function assembleClient(o: ClientOptions): AssembledClient {
   // Replies to our own requests, matched by id and sender, go no further.
   middleware.use((ctx, next) => (iqCaller.route(ctx.stanza) ? undefined : next()));
   entity.on('disconnect', () => iqCaller.failAll('the connection closed'));
-  resolve({ entity });
   starttls(streamFeatures, tlsSettings);
   sasl({ streamFeatures, username: local, password: o.password, cache: o.cache, allowPlaintext: o.allowPlaintext, onResult: o.onAuth });
   establishment({

@@ -5,12 +5,17 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../runtime/log.js';
 import type { StreamManagementConfig } from '../config/durability.js';
 import type { AuthError } from './sasl.js';
+import type { SrvResolver } from './endpoints.js';
 
 export interface SessionOptions {
   jid: string;
   resource: string;
   password: string;
   service?: string;
+  /** Endpoints in order of preference (a cluster's nodes); wins over service. Neither: DNS SRV of the JID's domain. */
+  services?: readonly string[];
+  /** DNS SRV lookups (tests inject one); default: the system resolver. */
+  resolveSrv?: SrvResolver;
   ca?: string;
   allowPlaintext: boolean;
   reconnect: { initialDelayMs: number; maxDelayMs: number };
@@ -37,6 +42,8 @@ export interface SessionStats {
   resent: number;
   /** Times the server told us to slow down (resource-constraint, wait). */
   slowDowns: number;
+  /** The endpoint (xmpp:// or xmpps:// URI) of the current connection, while online. */
+  endpoint?: string;
 }
 
 export type SessionState = 'offline' | 'connecting' | 'online' | 'stopped' | 'failed';

@@ -17,6 +17,7 @@ import { StreamManagement, type Receipt } from './stream-management.js';
 import { assembleClient, closeStream, type CountingClient } from './client.js';
 import { Delivery } from './delivery.js';
 import { locationService, Reconnect } from './reconnect.js';
+import { Endpoints } from './endpoints.js';
 import { serverSlowDown, Throttle } from './throttle.js';
 import { DEFAULT_STREAM_MANAGEMENT } from '../config/durability.js';
 import type { SessionEvents, SessionOptions, SessionState, SessionStats } from './session-types.js';
@@ -46,6 +47,10 @@ export class Session extends EventEmitter<SessionEvents> {
   private resuming?: { promise: Promise<void>; resolve(): void; reject(err: Error): void };
   /** The next connect goes to the server's XEP-0198 location (once per lost stream). */
   private tryLocation = false;
+  /** Where to connect next: the configured list or DNS SRV (endpoints.ts). */
+  readonly endpoints: Endpoints;
+  /** The service of the attempt under way, or of the connection we are on. */
+  private service?: string;
 
   constructor(opts: SessionOptions) {
     super();
@@ -53,6 +58,8 @@ export class Session extends EventEmitter<SessionEvents> {
     this.clock = opts.clock ?? systemClock;
     const domain = opts.jid.slice(opts.jid.indexOf('@') + 1);
     const sm = opts.streamManagement ?? DEFAULT_STREAM_MANAGEMENT;
+    const services = opts.services && opts.services.length > 0 ? opts.services : opts.service ? [opts.service] : undefined;
+    this.endpoints = new Endpoints({ services, domain, resolveSrv: opts.resolveSrv, random: opts.random, now: () => this.clock.now() });
     this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), ...sm });
     const client = assembleClient({
       ...opts,
@@ -85,6 +92,7 @@ export class Session extends EventEmitter<SessionEvents> {
       connect: () => void this.connectOnce(),
       loginTimedOut: () => {
         if (this.current !== 'connecting') return;
+        this.endpoints.failed();
         this.log.warn('login did not complete in time; retrying', { timeoutMs: LOGIN_TIMEOUT_MS });
         this.dropConnection();
         const status = this.entity.status;
@@ -120,7 +128,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   get stats(): Readonly<SessionStats> {
-    return { ...this.counters, resent: this.delivery.resent };
+    return { ...this.counters, resent: this.delivery.resent, endpoint: this.online ? this.service : undefined };
   }
 
   get jid(): string | undefined {
@@ -215,6 +223,9 @@ export class Session extends EventEmitter<SessionEvents> {
       this.sm.disconnected();
       const wasOnline = this.current === 'online';
       if (wasOnline) this.tryLocation = this.sm.location !== undefined;
+      // Lost while online: the next endpoint (or back to the preferred one); never reached online: the next.
+      if (wasOnline) this.endpoints.lost();
+      else this.endpoints.failed();
       this.delivery.offline();
       if (this.current !== 'stopped' && this.current !== 'failed') this.current = 'offline';
       if (wasOnline) {
@@ -232,12 +243,14 @@ export class Session extends EventEmitter<SessionEvents> {
       return;
     }
     this.retry.online();
+    this.endpoints.online();
     this.counters.connects++;
     if (this.counters.connects > 1) this.counters.reconnects++;
     if (resumed) this.counters.resumes++;
     this.counters.onlineSince = this.clock.now();
     this.current = 'online';
-    this.log.info(resumed ? 'online (stream resumed)' : 'online', { jid, secure: this.entity.isSecure(), mechanism: this.counters.mechanism, sm: this.sm.active });
+    const { position, of } = this.endpoints.rank;
+    this.log.info(resumed ? 'online (stream resumed)' : 'online', { jid, endpoint: this.service, preference: `${position} of ${of}`, secure: this.entity.isSecure(), mechanism: this.counters.mechanism, sm: this.sm.active });
     this.emit('online', jid, resumed);
     this.delivery.online(jid);
     this.resuming?.resolve();
@@ -269,17 +282,23 @@ export class Session extends EventEmitter<SessionEvents> {
     this.retry.attempting();
     this.current = 'connecting';
     const { domain, lang } = this.entity.options;
-    // A resumable stream goes back where the server said it lives (XEP-0198 location); once, then the usual service.
-    const location = this.tryLocation && this.sm.canResume() && this.sm.location ? locationService(this.sm.location, this.entity.options.service) : undefined;
+    // A resumable stream goes back where the server said it lives (XEP-0198 location); once, then the endpoint list.
+    const endpoint = this.sm.location && this.tryLocation && this.sm.canResume() ? undefined : await this.endpoints.next().catch(() => undefined);
+    const location = !endpoint && this.sm.location ? locationService(this.sm.location, this.service) : undefined;
     this.tryLocation = false;
-    const service = location ?? this.entity.options.service;
+    // stop() may have come while the SRV lookup was under way (TypeScript cannot see the await change it).
+    if ((this.current as SessionState) === 'stopped' || (this.current as SessionState) === 'failed') return;
+    const service = location ?? endpoint?.uri ?? this.entity.options.service!;
+    this.service = service;
+    if (this.endpoints.all.length > 1) this.log.debug('connecting', { endpoint: service, preference: `${this.endpoints.rank.position} of ${this.endpoints.rank.of}` });
     try {
-      // service and domain: always set by the constructor (the typings make every option optional).
-      await this.entity.connect(service!);
+      // domain: always set by the constructor (the typings make every option optional).
+      await this.entity.connect(service);
       await this.entity.open({ domain: domain!, lang });
     } catch (err) {
       this.counters.lastError = (err as Error).message;
-      this.log.warn('connection attempt failed', { error: err, attempt: this.retry.attempts });
+      this.log.warn('connection attempt failed', { error: err, endpoint: service, attempt: this.retry.attempts });
+      if (!location) this.endpoints.failed();
       const status = this.entity.status;
       if (status === 'disconnect' || status === 'offline') this.retryUnlessDone();
       else void this.entity.disconnect().catch(() => this.retryUnlessDone());

@@ -88,7 +88,7 @@ async function waitForPort(port: number, child: ChildProcess, logFile: string, t
   throw new Error(`Prosody did not start listening on ${port} (exit ${child.exitCode}).\n${log}`);
 }
 
-async function makeCertificate(dir: string, domain: string): Promise<{ cert: string; key: string }> {
+export async function makeCertificate(dir: string, domain: string): Promise<{ cert: string; key: string }> {
   const cert = join(dir, `${domain}.crt`);
   const key = join(dir, `${domain}.key`);
   if (existsSync(cert) && existsSync(key)) return { cert, key };
