@@ -54,6 +54,7 @@ describe('xmpp-iot-agent claim', () => {
 
     const again = cli(['claim', '--config', g.config]);
     expect(again.stdout).toContain(`claim ${state.code}`);
+    expect(r.stdout).not.toContain('a new code');
     expect(again.stdout).not.toContain('a new code');
     // For a terminal with a light background.
     expect(qrOf(cli(['claim', '--config', g.config, '--invert']).stdout, true)).toBe(uri);
@@ -62,7 +63,7 @@ describe('xmpp-iot-agent claim', () => {
     const renewed = cli(['claim', '--config', g.config]);
     const next = readClaim(g.state);
     expect(next?.state === 'open' && next.code).not.toBe(state.code);
-    expect(renewed.stdout).toContain('(a new code; an older one no longer works)');
+    expect(renewed.stdout).toContain('(a new code: the one before it no longer works)');
     expect(qrOf(renewed.stdout)).toBe(claimUri(JID, (next as { code: string }).code));
   });
 

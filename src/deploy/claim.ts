@@ -30,7 +30,8 @@ export function loadForClaim(path: string): AgentConfig {
   return config;
 }
 
-export type ClaimShown = { ok: true; text: string; state: Extract<ClaimState, { state: 'open' }>; made: boolean } | { ok: false; text: string };
+/** `replaced`: a new code took the place of an open one (expired, or --new). */
+export type ClaimShown = { ok: true; text: string; state: Extract<ClaimState, { state: 'open' }>; replaced: boolean } | { ok: false; text: string };
 
 /** Why this config cannot be claimed, or undefined if it can. */
 function refusal(config: AgentConfig): string | undefined {
@@ -52,12 +53,12 @@ export function showClaim(config: AgentConfig, opts: { renew?: boolean; invert?:
     return { ok: false, text: `${config.xmpp.jid} was claimed by ${state.by} on ${new Date(state.at).toISOString().slice(0, 10)}; its owners let others in from chat with "invite <address>". (--new opens a new code for a gateway that has lost its owners.)` };
   }
   let open = state?.state === 'open' && (state.expires === undefined || state.expires > now) && !opts.renew ? state : undefined;
-  const made = !open;
+  const replaced = !open && state?.state === 'open';
   if (!open) {
     open = { state: 'open', code: makeCode(opts.random ?? ((n) => new Uint8Array(randomBytes(n)))), created: now, expires: now + config.claim.codeTtlMs, ttlMs: config.claim.codeTtlMs };
     writeClaim(dir, open);
   }
-  return { ok: true, text: claimNotice({ jid: config.xmpp.jid, code: open.code, expires: open.expires, ttlMs: open.ttlMs, invert: opts.invert }), state: open, made };
+  return { ok: true, text: claimNotice({ jid: config.xmpp.jid, code: open.code, expires: open.expires, ttlMs: open.ttlMs, invert: opts.invert }), state: open, replaced };
 }
 
 /** The boot partition's claim files for an unclaimed gateway: the state for install.sh, the QR code as a PNG, the URI and code as text. */
@@ -112,7 +113,7 @@ export function claimCommand(args: string[], out: { stdout: (s: string) => void;
       return 1;
     }
     out.stdout(shown.text);
-    if (shown.made) out.stdout(`  (a new code; an older one no longer works)\n`);
+    if (shown.replaced) out.stdout('  (a new code: the one before it no longer works)\n');
     return 0;
   } catch (err) {
     if (err instanceof ClaimFileError) {
