@@ -34,12 +34,17 @@ import { NS_SENSORDATA, sensorDataCancel, sensorDataRequest } from './xep/sensor
 import { NS_VERSION, version } from './xep/version.js';
 import { PRODUCT } from './runtime/version.js';
 import { statusFields } from './services/status.js';
+import { people, type People } from './services/people.js';
+import { peopleChat } from './chat/people.js';
+import { peopleCommands } from './xep/people-commands.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
   log: Logger;
   clock?: Clock;
   driverFor?: (device: DeviceConfig) => Driver;
+  /** Where the claim notice (QR code, URI, code) for the person at the device goes; default stderr (the journal). */
+  claimNotice?: (text: string) => void;
 }
 
 interface Component {
@@ -56,6 +61,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   readonly courier: Courier;
   /** What survives the process: exactly once with the server's message archive, at least once without. */
   readonly delivery: Reconciler;
+  /** Owners and viewers: the config's, and those claimed or invited from chat (in the store). */
+  readonly people: People;
   private readonly components: Component[] = [];
   private started: Component[] = [];
   private readonly log: Logger;
@@ -149,8 +156,20 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       traceXml: config.log.xml,
       streamManagement: config.xmpp.streamManagement,
     });
-    const authority = createAuthority({ self, owners: config.owners, viewers: config.viewers });
     const send = (s: Parameters<Session['send']>[0]): Promise<void> => this.session.send(s);
+    this.people = people({
+      self,
+      owners: config.owners,
+      viewers: config.viewers,
+      claim: config.claim,
+      stateDir: config.store.stateDir,
+      table: () => this.opened?.people,
+      clock,
+      log: log.child('claim'),
+      send,
+      notice: opts.claimNotice ?? ((text) => void process.stderr.write(text)),
+    });
+    const authority = createAuthority({ self, owners: config.owners, viewers: config.viewers, people: (bare) => this.people.roleOf(bare) });
     this.router = new Router({ send, authority, log: log.child('router') });
     // Exactly once across crashes: before re-sending, the courier asks the server's archive of our messages what it already has.
     const archive = archiveSearch({ request: (iq, ms) => this.session.request(iq, ms), self });
@@ -164,7 +183,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
     // Protocol surface: each XEP's handlers, registered here and nowhere else.
     const selfJid = (): string => this.session.jid ?? `${self}/${config.xmpp.resource}`;
-    const adhoc = commands({ devices: this.devices, clock, self: selfJid, status: () => this.statusFields() });
+    const adhoc = commands({ devices: this.devices, clock, self: selfJid, status: () => this.statusFields(), extra: peopleCommands(this.people) });
     const identity: Identity = { category: 'client', type: 'bot', name: 'xmpp-iot-agent' };
     let ver: string | undefined;
     const caps = (): string => (ver ??= capsVer([identity], ownFeatures(disco)));
@@ -192,7 +211,11 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.router.set(NS_CONTROL, 'set', controlSet(this.devices), { allow: ['owner', 'viewer'] });
     this.router.get(NS_CONTROL, 'getForm', controlForm(this.devices));
     this.router.onMessage(controlMessage({ devices: this.devices, clock, log: log.child('control') }));
-    this.router.onMessage(chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past }));
+    const deviceChat = chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past });
+    const peopleWords = peopleChat({ people: this.people, send, log: log.child('chat') });
+    this.router.onMessage(async (s, role) => {
+      if (!(await peopleWords(s, role))) await deviceChat(s, role);
+    });
     roster({
       router: this.router,
       session: this.session,
@@ -211,7 +234,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       log: log.child('outbox'),
       alreadyDelivered: (pending) => this.delivery.alreadyDelivered(pending),
     });
-    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });
+    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: () => this.people.owners(), enqueue: this.courier.enqueue, log: log.child('alarms') });
     // One show for presence and the LAN advert: dnd while an alarm is active, else health.
     const show = (now: number): Show => gatewayShow(this.devices, alarms.active(), now);
 
@@ -226,6 +249,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye
     // (unavailable presence) while the session is still up.
+    // Before the session: a gateway without owners opens its claim code and shows it first.
+    this.components.push(this.people);
     this.components.push(
       { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
       this.courier,
@@ -276,6 +301,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       outbox: () => this.opened?.outbox.stats(),
       delivered: () => this.courier.stats.delivered,
       guarantee: () => this.delivery.guarantee(),
+      people: () => this.people.summary(),
     });
   }
 

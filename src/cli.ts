@@ -9,6 +9,7 @@ import { systemdNotifier } from './runtime/systemd.js';
 import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from './store/db.js';
+import { claimCommand } from './deploy/claim.js';
 
 const USAGE = `Usage:
   xmpp-iot-agent run --config <agent.yaml>     run the agent
@@ -16,6 +17,8 @@ const USAGE = `Usage:
   xmpp-iot-agent image --image <raspios.img> --config <agent.yaml> [--deb <package.deb>]
                  [--hostname <name>] [--wifi <ssid> --wifi-password-file <file> --wifi-country <CC>]
                                                prepare a Raspberry Pi OS image to install and start the agent at first boot
+  xmpp-iot-agent claim --config <agent.yaml> [--new] [--invert]
+                                               show the claim QR code of a gateway without owners (claim.enabled)
   xmpp-iot-agent --version`;
 
 /** Hard limit for a clean shutdown; past it the process exits anyway. */
@@ -198,6 +201,8 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(args);
     case 'image':
       return image(args);
+    case 'claim':
+      return claimCommand(args, { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) });
     case '--version':
     case 'version':
       process.stdout.write(`${PRODUCT.name} ${PRODUCT.version}\n`);

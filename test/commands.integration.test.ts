@@ -32,7 +32,7 @@ describe('XEP-0050 ad-hoc commands', () => {
   it('lists the commands each role may run', async () => {
     const list = async (p: Cast['owner']) =>
       (await p.iq('get', c.agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#items', node: NS }))).getChild('query')!.getChildren('item').map((i) => i.attrs.name);
-    expect(await list(c.owner)).toEqual(['Read sensors', 'Set a device', 'Agent status']);
+    expect(await list(c.owner)).toEqual(['Read sensors', 'Set a device', 'Agent status', 'People', 'Invite a person', 'Revoke a person']);
     expect(await list(c.viewer)).toEqual(['Read sensors', 'Agent status']);
     const info = await c.owner.iq('get', c.agent.fullJid, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info', node: 'set-device' }));
     expect(info.getChild('query')!.getChild('identity')!.attrs).toMatchObject({ category: 'automation', type: 'command-node' });

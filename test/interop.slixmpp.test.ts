@@ -81,7 +81,7 @@ describe.skipIf(!available)('slixmpp interop', () => {
     expect(agent.agent.devices.get('setpoint')!.value).toBe(22.5);
     expect(agent.agent.devices.get('mode')!.value).toBe('slix');
 
-    expect((r.commands!.names as string[]).sort()).toEqual(['Agent status', 'Read sensors', 'Set a device']); // slixmpp keeps items in a set
+    expect((r.commands!.names as string[]).sort()).toEqual(['Agent status', 'Invite a person', 'People', 'Read sensors', 'Revoke a person', 'Set a device']); // slixmpp keeps items in a set
     expect(r.command_read).toMatchObject({ status: 'completed', values: { fan: 'on', mode: 'slix' } });
     expect(r.command_set).toMatchObject({ first: 'executing', value_type: 'boolean', status: 'completed', notes: ['fan → off ✓'] });
     expect(agent.agent.devices.get('fan')!.value).toBe(false);

@@ -36,6 +36,7 @@ export function helpText(devices: Devices, role: Role, opts: { history?: boolean
   if (canActuate(role)) {
     lines.push('  set <device> <value> — change a device');
     if (writable.length > 0) lines.push(`  <device> on|off — e.g. "${writable[0]} on"`);
+    lines.push('  owners — who may read and control this gateway', '  invite <address> [viewer|owner] — let someone in', '  revoke <address> — take someone out');
   }
   lines.push(`Devices: ${ids.join(', ')}`);
   if (canActuate(role) && writable.length > 0) lines.push(`Writable: ${writable.join(', ')}`);

@@ -6,13 +6,15 @@ import type { DeviceInfo } from '../core/devices.js';
 import type { AlarmRule } from '../core/alarms.js';
 import { checkHardware, HARDWARE_KEYS, type HardwareOptions } from './hardware.js';
 import { checkDurability, checkStreamManagement, DURABILITY_KEYS, type DurabilityConfig, type StreamManagementConfig } from './durability.js';
+import { checkClaim, OWNERS_HINT, type ClaimConfig } from './claim.js';
+import { PEOPLE_WORDS } from '../core/claim.js';
 
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 /** Drivers this build can run; the rest are named in the contract and refused clearly. */
 export const AVAILABLE_DRIVERS: readonly DriverName[] = DRIVERS;
 
-export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off'];
+export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off', ...PEOPLE_WORDS];
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** A configured device: what the core keeps of it (DeviceInfo), plus how it is driven. */
@@ -64,6 +66,8 @@ export interface AgentConfig {
   mdns: { enabled: boolean; readings: boolean };
   /** State directory, outbox and history. */
   store: DurabilityConfig;
+  /** Claim by a one-time code (owners may then be empty). */
+  claim: ClaimConfig;
 }
 
 const BARE_JID = /^[^@/\s"&'<>:]+@[^@/\s]+$/;
@@ -81,11 +85,12 @@ export function isLoopbackService(service: string | undefined): boolean {
 
 export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
   const c = new Checker();
-  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns', ...DURABILITY_KEYS]);
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns', ...DURABILITY_KEYS, 'claim']);
   if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
 
   const xmpp = checkXmpp(c, root.xmpp, defaults);
-  const owners = checkJids(c, 'owners', root.owners, true);
+  const claim = checkClaim(c, root.claim);
+  const owners = checkJids(c, 'owners', root.owners, !claim.enabled);
   const viewers = checkJids(c, 'viewers', root.viewers, false);
   const bridges: BridgeConfig[] = [];
   const devices = checkDevices(c, root.devices, bridges);
@@ -105,7 +110,7 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const store = checkDurability(c, root);
 
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns, store }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns, store, claim }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {
@@ -163,12 +168,12 @@ function checkServices(c: Checker, raw: unknown): string[] {
 
 function checkJids(c: Checker, path: string, raw: unknown, required: boolean): string[] | undefined {
   if (raw === undefined || raw === null) {
-    if (required) c.fail(path, 'is required: list the bare JIDs allowed to control the gateway, e.g. [alice@iot.example.org]');
+    if (required) c.fail(path, 'is required: list the bare JIDs allowed to control the gateway, e.g. [alice@iot.example.org]; ' + OWNERS_HINT);
     return required ? undefined : [];
   }
   const list = c.array(path, raw);
   if (!list) return undefined;
-  if (required && list.length === 0) c.fail(path, 'must name at least one bare JID');
+  if (required && list.length === 0) c.fail(path, `must name at least one bare JID, ${OWNERS_HINT}`);
   const out: string[] = [];
   list.forEach((v, i) => {
     const s = c.string(join(path, i), v, { pattern: BARE_JID, what: 'a bare JID such as alice@iot.example.org' });

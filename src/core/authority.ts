@@ -21,7 +21,13 @@ export function bareOf(jid: string): string {
  * without a resource, the bare domain), is 'server': it may ping, ask for our
  * identity and features, and push the roster, nothing else.
  */
-export function createAuthority(args: { self: string; owners: readonly string[]; viewers: readonly string[] }): Authority {
+export function createAuthority(args: {
+  self: string;
+  owners: readonly string[];
+  viewers: readonly string[];
+  /** People given a role from chat (claim, invite), asked after the config on every call, so changes count at once. */
+  people?: (bare: string) => 'owner' | 'viewer' | undefined;
+}): Authority {
   const self = bareOf(args.self);
   const domain = self.slice(self.indexOf('@') + 1);
   const owners = new Set(args.owners.map(bareOf));
@@ -33,6 +39,8 @@ export function createAuthority(args: { self: string; owners: readonly string[];
       const bare = bareOf(jid);
       if (owners.has(bare)) return 'owner';
       if (viewers.has(bare)) return 'viewer';
+      const stored = bare === self ? undefined : args.people?.(bare);
+      if (stored) return stored;
       const resource = jid.includes('/');
       if (!resource && (bare === domain || bare === self)) return 'server';
       return 'stranger';

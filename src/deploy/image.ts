@@ -4,6 +4,8 @@
 // root and no loop mounts are needed:
 //
 //   /xmpp-iot-agent/  agent.yaml, password, ca.pem (if any), the .deb, install.sh
+//                     and claim.json for a gateway to be claimed (no owners, claim.enabled)
+//   /xmpp-iot-agent-claim.png, .txt  that gateway's claim QR code, and its message as text
 //   /user-data        cloud-init (merged with the image's own): hostname, runcmd install.sh
 //   /network-config   only with --wifi: netplan v2 for NetworkManager
 //
@@ -14,9 +16,11 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, posix } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { loadConfigFile } from '../config/load.js';
+import { DEFAULT_STATE_DIR } from '../config/durability.js';
+import { claimImageFiles } from './claim.js';
 
 export const BOOT_DIR = '/boot/firmware';
 const FAT_TYPES = new Set([0x01, 0x04, 0x06, 0x0b, 0x0c, 0x0e]);
@@ -58,7 +62,9 @@ function mtools(tool: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-export function installScript(hasCa: boolean): string {
+const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function installScript(hasCa: boolean, stateDir: string = DEFAULT_STATE_DIR): string {
   return `#!/bin/sh
 # Written by "xmpp-iot-agent image"; run once by cloud-init at first boot.
 set -eu
@@ -77,7 +83,13 @@ chgrp xmpp-iot-agent /etc/xmpp-iot-agent /etc/xmpp-iot-agent/password
 chmod 0750 /etc/xmpp-iot-agent
 chmod 0640 /etc/xmpp-iot-agent/password
 install -m 0640 -g xmpp-iot-agent "$SRC/agent.yaml" /etc/xmpp-iot-agent/agent.yaml
-${hasCa ? 'install -m 0644 "$SRC/ca.pem" /etc/xmpp-iot-agent/ca.pem\n' : ''}systemctl enable --now xmpp-iot-agent.service
+${hasCa ? 'install -m 0644 "$SRC/ca.pem" /etc/xmpp-iot-agent/ca.pem\n' : ''}# A gateway to be claimed: its code goes to the state dir, where the agent and "xmpp-iot-agent claim" find it.
+if [ -f "$SRC/claim.json" ]; then
+  install -d -m 0750 -o xmpp-iot-agent -g xmpp-iot-agent ${shQuote(stateDir)}
+  install -m 0600 -o xmpp-iot-agent -g xmpp-iot-agent "$SRC/claim.json" ${shQuote(stateDir + '/claim.json')}
+  rm -f "$SRC/claim.json"
+fi
+systemctl enable --now xmpp-iot-agent.service
 `;
 }
 
@@ -141,10 +153,19 @@ export function writeImage(o: ImageOptions): string[] {
     put('/xmpp-iot-agent/agent.yaml', gatewayConfig(readFileSync(o.config, 'utf8'), hasCa));
     put('/xmpp-iot-agent/password', `${loaded.password}\n`);
     if (hasCa) put('/xmpp-iot-agent/ca.pem', loaded.ca!);
-    put('/xmpp-iot-agent/install.sh', installScript(hasCa));
+    // state_dir as the gateway resolves it: relative to its config in /etc/xmpp-iot-agent.
+    const rawStateDir = parseDocument(readFileSync(o.config, 'utf8')).get('state_dir');
+    const stateDir = posix.resolve('/etc/xmpp-iot-agent', typeof rawStateDir === 'string' ? rawStateDir : DEFAULT_STATE_DIR);
+    put('/xmpp-iot-agent/install.sh', installScript(hasCa, stateDir));
     put('/xmpp-iot-agent/xmpp-iot-agent.deb', readFileSync(o.deb));
     put('/user-data', mergeUserData(existingUserData, o.hostname));
     if (o.wifi) put('/network-config', networkConfig(o.wifi));
+    const claim = claimImageFiles(loaded.config);
+    if (claim) {
+      put('/xmpp-iot-agent/claim.json', claim.json);
+      if (claim.png) put('/xmpp-iot-agent-claim.png', claim.png);
+      put('/xmpp-iot-agent-claim.txt', claim.text);
+    }
     for (const f of written) log(`wrote ${f}`);
     return written;
   } finally {

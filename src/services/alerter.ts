@@ -30,7 +30,8 @@ export function removedText(info: DeviceInfo | undefined, device: string, ended:
 export function alerter(deps: {
   devices: Devices;
   rules: readonly AlarmRule[];
-  owners: readonly string[];
+  /** Who gets alarms; a function when owners can change while the agent runs (claim, invite). */
+  owners: readonly string[] | (() => readonly string[]);
   /** Durable delivery (the courier): on disk when it returns, with the message id. */
   enqueue(to: string, body: string, kind: 'alarm'): string | undefined;
   log: Logger;
@@ -39,7 +40,8 @@ export function alerter(deps: {
   // What a device with an active alarm is, for the message once it is removed (the registry has forgotten it by then).
   const alarmed = new Map<string, DeviceInfo>();
   /** Written first, logged after: a crash between the two loses a log line, never an alarm. */
-  const tell = (text: string): (string | undefined)[] => deps.owners.map((owner) => deps.enqueue(owner, text, 'alarm'));
+  const owners = (): readonly string[] => (typeof deps.owners === 'function' ? deps.owners() : deps.owners);
+  const tell = (text: string): (string | undefined)[] => owners().map((owner) => deps.enqueue(owner, text, 'alarm'));
 
   deps.devices.onChange((c) => {
     if (c.cause === 'removed') {

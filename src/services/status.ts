@@ -21,6 +21,8 @@ export interface StatusSources {
   outbox: () => OutboxStats | undefined;
   delivered: () => number;
   guarantee: () => 'exactly-once' | 'at-least-once' | 'unknown';
+  /** Who may use the gateway and where each comes from (agent.yaml, claimed, invited). */
+  people?: () => string;
 }
 
 const guaranteeText = {
@@ -64,5 +66,6 @@ export function statusFields(src: StatusSources): StatusField[] {
     { var: 'delivery', label: 'Delivery guarantee', value: guaranteeText[src.guarantee()] },
     { var: 'stream', label: 'Stream management', value: sm.active ? `on · ${s.resumes} resumed · ${sm.stats.queue} unacked` : 'off' },
     { var: 'stanza-errors', label: 'Stanza errors sent', value: String(src.stanzaErrorsSent()) },
+    ...(src.people ? [{ var: 'people', label: 'People', value: src.people() }] : []),
   ];
 }

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { Outbox } from './outbox.js';
 import { History } from './history.js';
+import { PEOPLE_MIGRATION, PeopleTable } from './people.js';
 import { DEFAULT_HISTORY, DEFAULT_OUTBOX } from '../config/durability.js';
 
 export class StoreError extends Error {
@@ -39,10 +40,12 @@ export interface Store {
   readonly path: string;
   readonly outbox: Outbox;
   readonly history: History;
+  /** People given rights by claim or invitation (config-named people are not here). */
+  readonly people: PeopleTable;
   close(): void;
 }
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 // Index i holds the step from user_version i to i + 1.
 const MIGRATIONS: readonly string[] = [
@@ -63,6 +66,7 @@ const MIGRATIONS: readonly string[] = [
      kind TEXT NOT NULL CHECK (kind IN ('n', 'b', 's'))
    );
    CREATE INDEX readings_device_t ON readings (device, t);`,
+  PEOPLE_MIGRATION,
 ];
 
 export function openStore(opts: StoreOptions): Store {
@@ -94,6 +98,7 @@ export function openStore(opts: StoreOptions): Store {
       path,
       outbox: new Outbox(db, { max: outboxMax, now }),
       history: new History(db, historyOpts),
+      people: new PeopleTable(db),
     };
     store.history.prune();
     store.history.start();

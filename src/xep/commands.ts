@@ -30,9 +30,18 @@ export interface CommandDeps {
   /** Live agent figures for "Agent status". */
   status: () => StatusField[];
   self: () => string;
+  /** More commands, defined beside what they manage (people): a form, then a result. */
+  extra?: readonly FormCommand[];
 }
 
-interface CommandDef {
+/** A command of one form: shown on execute, its submission answered with a result. */
+export interface FormCommand extends CommandDef {
+  run(req: { from: string; role: Role; submitted?: Map<string, string[]> }): FormCommandStep;
+}
+
+export type FormCommandStep = { status: 'executing'; form: Element } | { status: 'completed'; form?: Element; note?: { type: 'info' | 'warn' | 'error'; text: string } };
+
+export interface CommandDef {
   node: string;
   name: string;
   allowed: (r: Role) => boolean;
@@ -55,6 +64,7 @@ const appError = (condition: 'bad-request' | 'not-allowed', name: string, text?:
   new StanzaError(condition, text, { app: { name, xmlns: NS_COMMANDS } });
 
 export function commands(deps: CommandDeps) {
+  const defs: readonly CommandDef[] = [...COMMANDS, ...(deps.extra ?? [])];
   const sessions = new Map<string, Session>();
   const expired = new Set<string>();
 
@@ -147,7 +157,7 @@ export function commands(deps: CommandDeps) {
 
   const execute: IqHandler = async ({ child, from, role }) => {
     const node = child.attrs.node;
-    const def = COMMANDS.find((c) => c.node === node);
+    const def = defs.find((c) => c.node === node);
     if (!def) throw new StanzaError('item-not-found', `no command "${clip(node ?? '')}"`);
     if (!def.allowed(role)) throw new StanzaError('forbidden', 'only owners may run this command');
     const action = child.attrs.action ?? 'execute';
@@ -174,6 +184,20 @@ export function commands(deps: CommandDeps) {
 
     if (def.node === 'read-sensors') return readSensors(sessionid);
     if (def.node === 'agent-status') return agentStatus(sessionid);
+    const form = deps.extra?.find((c) => c.node === def.node);
+    if (form) {
+      const x = child.getChild('x', NS_DATA);
+      const step = form.run({ from, role, submitted: x && action !== 'prev' ? formValues(x) : undefined });
+      if (step.status === 'completed') {
+        sessions.delete(sessionid);
+        return reply(def.node, sessionid, 'completed', step.note ? note(step.note.type, step.note.text) : undefined, step.form);
+      }
+      if (!session) {
+        if (sessions.size >= MAX_SESSIONS) throw new StanzaError('resource-constraint', 'too many open command sessions');
+        sessions.set(sessionid, { node: def.node, requester: from, expires: now + SESSION_TTL_MS });
+      } else session.expires = now + SESSION_TTL_MS;
+      return reply(def.node, sessionid, 'executing', xml('actions', { execute: 'complete' }, xml('complete')), step.form);
+    }
     if (!session) {
       if (sessions.size >= MAX_SESSIONS) throw new StanzaError('resource-constraint', 'too many open command sessions');
       session = { node: def.node, requester: from, expires: now + SESSION_TTL_MS };
@@ -187,11 +211,11 @@ export function commands(deps: CommandDeps) {
     execute,
     /** disco#items on the commands node: what this requester may run. */
     items(role: Role): Element[] {
-      return COMMANDS.filter((c) => c.allowed(role)).map((c) => xml('item', { jid: deps.self(), node: c.node, name: c.name }));
+      return defs.filter((c) => c.allowed(role)).map((c) => xml('item', { jid: deps.self(), node: c.node, name: c.name }));
     },
     /** disco#info on a command node, or undefined for other nodes. */
     info(node: string): Element[] | undefined {
-      const def = COMMANDS.find((c) => c.node === node);
+      const def = defs.find((c) => c.node === node);
       if (!def) return undefined;
       return [
         xml('identity', { category: 'automation', type: 'command-node', name: def.name }),

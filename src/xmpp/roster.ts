@@ -1,6 +1,8 @@
 // RFC 6121 roster and subscriptions: fetch the roster on every connect (so the
 // server delivers pending requests), answer roster pushes, approve requests
-// from allowed JIDs (and subscribe back), refuse everyone else.
+// from allowed JIDs, refuse everyone else. The gateway never asks anyone for
+// their presence: nothing in the agent uses it, and a client shows such a
+// request as a question to its user.
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
@@ -20,16 +22,7 @@ export interface RosterDeps {
 
 export function roster(deps: RosterDeps): void {
   const { router, session, log } = deps;
-  const to = new Set<string>(); // contacts whose presence we receive (or asked for)
   const bareOf = (jid: string): string => jid.split('/')[0]!.toLowerCase();
-
-  const learn = (item: Element): void => {
-    const jid = item.attrs.jid?.toLowerCase();
-    if (!jid) return;
-    const sub = item.attrs.subscription;
-    if (sub === 'remove') to.delete(jid);
-    else if (sub === 'to' || sub === 'both' || item.attrs.ask === 'subscribe') to.add(jid);
-  };
 
   session.on('online', (_jid, resumed) => {
     if (resumed) return; // the server kept our session: roster and pending requests carried over
@@ -37,7 +30,6 @@ export function roster(deps: RosterDeps): void {
       .request(xml('iq', { type: 'get' }, xml('query', { xmlns: NS_ROSTER })))
       .then(async (res) => {
         const items = res.getChild('query', NS_ROSTER)?.getChildren('item') ?? [];
-        items.forEach(learn);
         // Someone taken out of owners/viewers keeps no view of the readings.
         for (const item of items) {
           const jid = item.attrs.jid?.toLowerCase();
@@ -55,11 +47,7 @@ export function roster(deps: RosterDeps): void {
   router.set(
     NS_ROSTER,
     'query',
-    ({ child, from }) => {
-      if (from && bareOf(from) !== deps.self.toLowerCase()) return undefined;
-      child.getChildren('item').forEach(learn);
-      return undefined;
-    },
+    () => undefined, // acknowledged; nothing in the agent keeps the roster
     { allow: ['owner', 'server'], advertise: false },
   );
 
@@ -75,10 +63,6 @@ export function roster(deps: RosterDeps): void {
     }
     log.info('subscription approved', { from: bare });
     await session.send(xml('presence', { type: 'subscribed', to: bare }));
-    if (!to.has(bare)) {
-      to.add(bare);
-      await session.send(xml('presence', { type: 'subscribe', to: bare }));
-    }
   });
 
 }

@@ -194,6 +194,8 @@ export async function startAgent(
     redact?: boolean;
     /** Called with the built agent before it starts (to watch what start() itself does). */
     beforeStart?: (agent: Agent) => void;
+    /** Receives the claim notice (QR code and text) instead of stderr. */
+    claimNotice?: (text: string) => void;
   },
 ): Promise<RunningAgent> {
   const acc = a.account ?? (await account('gw'));
@@ -204,7 +206,7 @@ export async function startAgent(
   const logs: string[] = [];
   const sink = createSink('debug', (l) => logs.push(l));
   if (a.redact !== false) sink.secrets.add(acc.password);
-  const agent = new Agent({ loaded, log: createLogger(sink) });
+  const agent = new Agent({ loaded, log: createLogger(sink), claimNotice: a.claimNotice });
   const reconnects: RunningAgent['reconnects'] = [];
   agent.session.on('reconnecting', (e) => reconnects.push(e));
   const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));

@@ -46,6 +46,8 @@ export async function chat(o: ChatOptions): Promise<number> {
     if (from.split('/')[0] !== gatewayBare) return;
     if (s.name === 'message' && s.getChildText('body') !== null) {
       print(`gateway> ${s.getChildText('body')!.split('\n').join('\n         ')}`);
+      // Claimed (npm run demo -- --claim): ask again for the readings, refused while we were a stranger.
+      if (s.getChildText('body')!.startsWith('✓ You own this gateway')) void session.send(xml('presence', { type: 'subscribe', to: gatewayBare }));
       replyWaiter?.();
     } else if (s.name === 'presence' && s.attrs.type === undefined) {
       seenOnline = true;
