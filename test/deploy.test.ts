@@ -186,7 +186,7 @@ describe.skipIf(!findBinary('dpkg-deb'))('Debian package', () => {
       try {
         const run = spawnSync('sh', [join(boot, 'xmpp-iot-agent/install.sh')], { encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
         expect(run.status, run.stderr).toBe(0);
-        expect(readFileSync(join(work, 'systemctl.log'), 'utf8')).toContain('enable --now xmpp-iot-agent.service');
+        expect(readFileSync(join(work, 'systemctl.log'), 'utf8')).toContain('restart xmpp-iot-agent.service');
         expect(existsSync(join(boot, 'xmpp-iot-agent/password'))).toBe(false);
         expect(statSync('/etc/xmpp-iot-agent/password').mode & 0o777).toBe(0o640);
         expect(readFileSync('/etc/xmpp-iot-agent/agent.yaml', 'utf8')).toContain('password_file: /etc/xmpp-iot-agent/password');

@@ -89,7 +89,9 @@ if [ -f "$SRC/claim.json" ]; then
   install -m 0600 -o xmpp-iot-agent -g xmpp-iot-agent "$SRC/claim.json" ${shQuote(stateDir + '/claim.json')}
   rm -f "$SRC/claim.json"
 fi
-systemctl enable --now xmpp-iot-agent.service
+# The package may have started the service already, with its example config: restart it with this one.
+systemctl enable xmpp-iot-agent.service
+systemctl restart xmpp-iot-agent.service
 `;
 }
 
