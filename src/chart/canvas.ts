@@ -37,6 +37,19 @@ export class Canvas implements Rgb {
     this.fillRect(0, 0, width, height, background);
   }
 
+  /** Starts over on the same memory (a chart drawn after another reuses the first one's canvas). */
+  clear(background: Color): this {
+    this.mask.fill(0);
+    for (let o = 0; o < this.pixels.length; o += 3) {
+      this.pixels[o] = background[0];
+      this.pixels[o + 1] = background[1];
+      this.pixels[o + 2] = background[2];
+    }
+    this.x0 = this.y0 = Infinity;
+    this.x1 = this.y1 = -Infinity;
+    return this;
+  }
+
   /** A rectangle on whole pixels (fractions rounded), clipped to the canvas; alpha 0..1 blends it over what is there. */
   fillRect(x: number, y: number, w: number, h: number, color: Color, alpha = 1): void {
     const xa = Math.max(0, Math.round(x));

@@ -33,9 +33,23 @@ export function valueTicks(lo: number, hi: number, target = 5): ValueTicks {
   return { lo: first, hi: last, step, values, decimals };
 }
 
-/** Offsets of a time zone from UTC at a moment, in ms (Intl, cached per zone). */
+const formats = new Map<string, Intl.DateTimeFormat>();
+
+/** Offsets of a time zone from UTC at a moment, in ms (Intl, one formatter per zone for the process). */
 export function zoneOffset(timeZone: string): (t: number) => number {
-  const fmt = new Intl.DateTimeFormat('en-US', {
+  let fmt = formats.get(timeZone);
+  if (!fmt) formats.set(timeZone, (fmt = makeFormat(timeZone)));
+  const f = fmt;
+  return (t: number): number => {
+    const parts: Record<string, number> = {};
+    for (const p of f.formatToParts(t)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
+    const local = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+    return local - Math.floor(t / 1000) * 1000;
+  };
+}
+
+function makeFormat(timeZone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat('en-US', {
     timeZone,
     hourCycle: 'h23',
     year: 'numeric',
@@ -45,12 +59,6 @@ export function zoneOffset(timeZone: string): (t: number) => number {
     minute: 'numeric',
     second: 'numeric',
   });
-  return (t: number): number => {
-    const parts: Record<string, number> = {};
-    for (const p of fmt.formatToParts(t)) if (p.type !== 'literal') parts[p.type] = Number(p.value);
-    const local = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
-    return local - Math.floor(t / 1000) * 1000;
-  };
 }
 
 export interface TimeTick {

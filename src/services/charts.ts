@@ -14,7 +14,7 @@ import type { AlarmRule } from '../core/alarms.js';
 import type { Devices } from '../core/devices.js';
 import { formatWindow, HOUR, type HistoryPoint, type HistoryReader } from '../core/history.js';
 import type { Logger } from '../runtime/log.js';
-import type { ChartsConfig } from '../config/charts.js';
+import { systemTimeZone, type ChartsConfig } from '../config/charts.js';
 import { chatMessage } from '../xmpp/stanza.js';
 import { oobMessage } from '../xep/oob.js';
 import { isUploadError, type Uploader } from './uploader.js';
@@ -114,7 +114,7 @@ export function charts(deps: ChartsDeps) {
       before,
       gapMs: Math.max(info.staleAfterMs, 2 * deps.historyIntervalMs),
       thresholds,
-      timeZone: deps.config.timeZone,
+      timeZone: deps.config.timeZone ?? systemTimeZone(),
     };
   };
 
