@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { chartPng, ALARM, ENVELOPE, LINE, type ChartRequest } from '../src/chart/render.js';
 import { timeTicks, valueTicks, zoneLabel } from '../src/chart/ticks.js';
-import { hasGlyph } from '../src/chart/font.js';
+import { glyph, hasGlyph } from '../src/chart/font.js';
 import { Canvas } from '../src/chart/canvas.js';
 import { decodePng, pixelAt, pixelsOf, pixelsWhere, type Decoded } from './helpers/png.js';
 import { HOUR, MINUTE, type HistoryPoint } from '../src/core/history.js';
@@ -148,6 +148,14 @@ describe('chart', () => {
     expect(band(x(FROM + 22 * HOUR))).toBeGreaterThan(200);
   });
 
+  it('shortens a device name that would run into the figures', () => {
+    const long = render({ device: { name: 'temperature in the north-east corner of the greenhouse by the door', type: 'number', unit: '°C', decimals: 1 } });
+    const short = render();
+    // The header's right-hand figures are drawn the same, untouched by the name.
+    const figures = (img: Decoded) => pixelsOf(img, [[33, 37, 41]], { x0: 480, x1: 800, y0: 0, y1: 40 }).length;
+    expect(figures(long)).toBe(figures(short));
+  });
+
   it('costs less than a second to draw and stays under a few hundred KiB for a week of minutes', () => {
     const points: HistoryPoint[] = [];
     for (let t = TO - 7 * 24 * HOUR; t <= TO; t += MINUTE) points.push({ t, value: Math.sin(t / HOUR) });
@@ -205,6 +213,15 @@ describe('font', () => {
   it('has every character of the units and words a chart shows', () => {
     const text = 'abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 °C °F % hPa kPa µg/m³ m² ppm lx kWh m/s dB Ω · – − ↑ ↓ ( ) , . : +';
     expect([...text].filter((ch) => !hasGlyph(ch))).toEqual([]);
+  });
+
+  it('draws accented letters as the base letter with its accent, so device names keep their spelling', () => {
+    expect([...'Küche Température Señal Straße Ångström çà ž'].filter((ch) => !hasGlyph(ch))).toEqual([]);
+    // The accent adds strokes above the letter and no width.
+    expect(Canvas.textWidth('ü', 2)).toBe(Canvas.textWidth('u', 2));
+    expect(glyph('ü').strokes.length).toBe(glyph('u').strokes.length + 2);
+    // The same in decomposed form (u + combining diaeresis), as some editors save it.
+    expect(Canvas.textWidth('Ku\u0308che', 2)).toBe(Canvas.textWidth('Küche', 2));
   });
 
   it('measures what it draws, and draws an unknown character as a question mark', () => {

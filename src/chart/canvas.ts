@@ -125,7 +125,7 @@ export class Canvas implements Rgb {
   /** Width in pixels of a text at a size. */
   static textWidth(text: string, size: number): number {
     let w = 0;
-    for (const ch of text) w += (glyph(ch).width + 1) * size;
+    for (const ch of text.normalize('NFC')) w += (glyph(ch).width + 1) * size;
     return Math.max(0, w - size);
   }
 
@@ -137,7 +137,7 @@ export class Canvas implements Rgb {
     // Dot centres: row 6 sits on the baseline, row 0 on the cap line.
     const top = baseline - (CAP_ROWS - 1) * size;
     const stroke = size * (style.weight ?? 0.95);
-    for (const ch of text) {
+    for (const ch of text.normalize('NFC')) {
       const g = glyph(ch);
       for (const [c1, r1, c2, r2] of g.strokes) this.segment(left + c1 * size, top + r1 * size, left + c2 * size, top + r2 * size, stroke);
       left += (g.width + 1) * size;

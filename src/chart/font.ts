@@ -109,15 +109,20 @@ const GLYPHS: Record<string, readonly string[]> = {
   '↑': ['..#..', '.###.', '#.#.#', '..#..', '..#..', '..#..', '..#..'],
   '↓': ['..#..', '..#..', '..#..', '..#..', '#.#.#', '.###.', '..#..'],
   '×': ['.....', '.....', '#...#', '.#.#.', '..#..', '.#.#.', '#...#'],
+  ß: ['.##.', '#..#', '#.#.', '#..#', '#..#', '#..#', '#.#.'],
+  ı: ['...', '...', '##.', '.#.', '.#.', '.#.', '###'],
 };
 
-/** Glyphs a grid draws badly (a long diagonal, small rings): their strokes given directly, in dot coordinates. */
-const ring = (cx: number, cy: number, r: number): [number, number, number, number][] =>
-  Array.from({ length: 10 }, (_, i) => {
+/** A small circle of ten strokes. */
+function ring(cx: number, cy: number, r: number): [number, number, number, number][] {
+  return Array.from({ length: 10 }, (_, i) => {
     const a = (i / 10) * 2 * Math.PI;
     const b = ((i + 1) / 10) * 2 * Math.PI;
     return [cx + r * Math.cos(a), cy + r * Math.sin(a), cx + r * Math.cos(b), cy + r * Math.sin(b)];
   });
+}
+
+/** Glyphs a grid draws badly (a long diagonal, small rings): their strokes given directly, in dot coordinates. */
 const VECTORS: Record<string, Glyph> = {
   '/': { width: 4, strokes: [[3, 0, 0, 6]] },
   '%': { width: 5, strokes: [[4, 0, 0, 6], ...ring(0.8, 1.1, 0.9), ...ring(3.2, 4.9, 0.9)] },
@@ -162,10 +167,39 @@ function build(rows: readonly string[]): Glyph {
   return { width, strokes };
 }
 
+type Stroke = [number, number, number, number];
+
+/**
+ * Accents, for the letters of names people give their devices (Küche, Température, Señal):
+ * strokes around a base glyph `width` dots wide whose top is row `top` (a capital's 0, a small letter's 2).
+ */
+const MARKS: Record<string, (cx: number, top: number) => Stroke[]> = {
+  '\u0308': (cx, t) => [[cx - 1, t - 2, cx - 1, t - 2], [cx + 1, t - 2, cx + 1, t - 2]], // diaeresis
+  '\u0301': (cx, t) => [[cx - 0.6, t - 1.3, cx + 0.8, t - 2.5]], // acute
+  '\u0300': (cx, t) => [[cx + 0.6, t - 1.3, cx - 0.8, t - 2.5]], // grave
+  '\u0302': (cx, t) => [[cx - 1.2, t - 1.3, cx, t - 2.5], [cx, t - 2.5, cx + 1.2, t - 1.3]], // circumflex
+  '\u030c': (cx, t) => [[cx - 1.2, t - 2.5, cx, t - 1.3], [cx, t - 1.3, cx + 1.2, t - 2.5]], // caron
+  '\u0303': (cx, t) => [[cx - 1.6, t - 1.5, cx - 0.6, t - 2.3], [cx - 0.6, t - 2.3, cx + 0.6, t - 1.5], [cx + 0.6, t - 1.5, cx + 1.6, t - 2.3]], // tilde
+  '\u030a': (cx, t) => ring(cx, t - 2, 0.75), // ring
+  '\u0327': (cx) => [[cx, 6.3, cx + 0.7, 7.1], [cx + 0.7, 7.1, cx - 0.5, 7.8]], // cedilla
+};
+
+/** A precomposed letter as its base and accents (é = e + ´), when the font has them all. */
+function compose(ch: string): Glyph | undefined {
+  const [base, ...marks] = [...ch.normalize('NFD')];
+  if (!base || marks.length === 0 || !marks.every((m) => m in MARKS)) return undefined;
+  const rows = GLYPHS[base === 'i' ? 'ı' : base === 'j' ? 'j' : base];
+  if (!rows) return undefined;
+  const g = build(rows);
+  const top = Math.min(...g.strokes.map((st) => Math.min(st[1], st[3])));
+  const strokes = [...g.strokes, ...marks.flatMap((m) => MARKS[m]!((g.width - 1) / 2, top))];
+  return { width: g.width, strokes };
+}
+
 export function glyph(ch: string): Glyph {
   let g = cache.get(ch);
   if (!g) {
-    g = VECTORS[ch] ?? build(GLYPHS[ch] ?? GLYPHS[MISSING]!);
+    g = VECTORS[ch] ?? (GLYPHS[ch] ? build(GLYPHS[ch]) : undefined) ?? compose(ch) ?? build(GLYPHS[MISSING]!);
     cache.set(ch, g);
   }
   return g;
@@ -173,5 +207,5 @@ export function glyph(ch: string): Glyph {
 
 /** Whether the font draws this character (others come out as "?"). */
 export function hasGlyph(ch: string): boolean {
-  return ch in GLYPHS || ch in VECTORS;
+  return ch in GLYPHS || ch in VECTORS || compose(ch) !== undefined;
 }

@@ -81,13 +81,12 @@ export function renderChart(req: ChartRequest, onto?: Canvas): Canvas {
   const c = onto ?? new Canvas(width, height, WHITE);
   const { device, from, to } = req;
   const stats = device.type === 'number' ? numberStats(req.points) : undefined;
-  const v = (n: number, d = device.decimals): string => n.toFixed(d);
+  // Numbers as people write them: a real minus sign, as on the axis.
+  const v = (n: number, d = device.decimals): string => n.toFixed(d).replace(/^-/, '−');
   const unit = device.unit ? ` ${device.unit}` : '';
 
   // Header: the device and the window on the left, the figures on the right.
   const baseline = PAD + 15;
-  const nameWidth = c.text(device.name, PAD, baseline, { size: 2.5, color: INK, weight: 1.05 });
-  c.text(`last ${formatWindow(to - from)}`, PAD + nameWidth + 14, baseline, { size: 1.8, color: MUTED });
   let summary: string;
   if (device.type === 'number') {
     summary = stats ? `min ${v(stats.min)} · avg ${v(stats.mean)} · max ${v(stats.max)}${unit}` : 'no readings';
@@ -95,6 +94,12 @@ export function renderChart(req: ChartRequest, onto?: Canvas): Canvas {
     const on = onTime(req.points, from, to, 1, req.before);
     summary = on.fraction === undefined ? 'no readings' : `on ${Math.round(on.fraction * 100)} % of the time · ${on.changes} change${on.changes === 1 ? '' : 's'}`;
   }
+  const span = `last ${formatWindow(to - from)}`;
+  // A long name is shortened so that it never runs into the figures.
+  const room = width - 2 * PAD - Canvas.textWidth(summary, 1.8) - Canvas.textWidth(span, 1.8) - 40;
+  const title = fit(device.name, 2.5, room);
+  const nameWidth = c.text(title, PAD, baseline, { size: 2.5, color: INK, weight: 1.05 });
+  c.text(span, PAD + nameWidth + 14, baseline, { size: 1.8, color: MUTED });
   c.text(summary, width - PAD, baseline, { size: 1.8, color: INK, align: 'right' });
 
   // The value axis decides the plot's left edge (its labels' width).
@@ -157,6 +162,14 @@ export function renderChart(req: ChartRequest, onto?: Canvas): Canvas {
   c.fillRect(left, top, 1, bottom - top, AXIS);
   if (!stats && device.type === 'number') c.text('no readings in this window', (left + right) / 2, (top + bottom) / 2, { size: 2, color: MUTED, align: 'center' });
   return c;
+}
+
+/** The text, cut with "…" to fit in `room` pixels at this size. */
+function fit(text: string, size: number, room: number): string {
+  if (Canvas.textWidth(text, size) <= room) return text;
+  const chars = [...text];
+  while (chars.length > 1 && Canvas.textWidth(`${chars.join('')}…`, size) > room) chars.pop();
+  return `${chars.join('')}…`;
 }
 
 /** Stretches with no reading, hatched: between readings further apart than gapMs, before the first and after the last. */
