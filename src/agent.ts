@@ -37,6 +37,8 @@ import { statusFields } from './services/status.js';
 import { people, type People } from './services/people.js';
 import { peopleChat } from './chat/people.js';
 import { peopleCommands } from './xep/people-commands.js';
+import { uploader } from './services/uploader.js';
+import { charts } from './services/charts.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -211,7 +213,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     this.router.set(NS_CONTROL, 'set', controlSet(this.devices), { allow: ['owner', 'viewer'] });
     this.router.get(NS_CONTROL, 'getForm', controlForm(this.devices));
     this.router.onMessage(controlMessage({ devices: this.devices, clock, log: log.child('control') }));
-    const deviceChat = chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past });
+    // History and alarms as chart images, where the server offers HTTP File Upload (XEP-0363).
+    const uploads = uploader({ request: (iq, ms) => this.session.request(iq, ms), domain: self.slice(self.indexOf('@') + 1), ca, session: this.session, log: log.child('upload') });
+    const chartsOut = charts({ config: config.charts, devices: this.devices, ...past, historyIntervalMs: config.store.history.intervalMs, rules: config.alarms, owners: () => this.people.owners(), uploads, send, online: () => this.session.online, clock, log: log.child('charts') });
+    const deviceChat = chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past, charts: chartsOut });
     const peopleWords = peopleChat({ people: this.people, send, log: log.child('chat') });
     this.router.onMessage(async (s, role) => {
       if (!(await peopleWords(s, role))) await deviceChat(s, role);
@@ -234,7 +239,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       log: log.child('outbox'),
       alreadyDelivered: (pending) => this.delivery.alreadyDelivered(pending),
     });
-    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: () => this.people.owners(), enqueue: this.courier.enqueue, log: log.child('alarms') });
+    const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: () => this.people.owners(), enqueue: this.courier.enqueue, log: log.child('alarms'), onAlarm: (e) => { if (e.kind === 'raised') chartsOut.afterAlarm(e.device); } });
     // One show for presence and the LAN advert: dnd while an alarm is active, else health.
     const show = (now: number): Show => gatewayShow(this.devices, alarms.active(), now);
 

@@ -91,7 +91,7 @@ describe('config schema', () => {
   });
 
   it('suggests the key meant by a typo', () => {
-    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns, state_dir, outbox, history, claim');
+    expect(issues({ ...GOOD, ownres: [] })).toContain('ownres: unknown key (did you mean "owners"?); expected one of xmpp, owners, viewers, devices, alarms, presence, log, mdns, state_dir, outbox, history, claim, charts');
   });
 
   it('refuses duplicate ids, command words as ids, and unknown drivers', () => {

@@ -32,6 +32,7 @@ export function helpText(devices: Devices, role: Role, opts: { history?: boolean
   if (opts.history) {
     const example = devices.list().find((d) => d.info.type === 'number')?.info.id ?? ids[0] ?? 'temperature';
     lines.push(`  history <device> [window] — past readings, e.g. "history ${example} 6h"`);
+    lines.push('  chart <device> [window] — the same as a picture, where the server takes uploads');
   }
   if (canActuate(role)) {
     lines.push('  set <device> <value> — change a device');

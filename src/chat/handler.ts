@@ -4,13 +4,14 @@ import type { Element } from 'ltx';
 import type { Devices } from '../core/devices.js';
 import { clip } from '../util/text.js';
 import type { Clock } from '../core/clock.js';
-import { bareOf, type Role } from '../core/authority.js';
+import { bareOf, canRead, type Role } from '../core/authority.js';
 import type { Logger } from '../runtime/log.js';
 import { chatMessage } from '../xmpp/stanza.js';
 import { parse } from './grammar.js';
 import { execute } from './commands.js';
 import { heldFor, MAX_COMMAND_DELAY_MS } from '../xmpp/delay.js';
 import type { HistoryReader } from '../core/history.js';
+import type { Charts } from '../services/charts.js';
 
 /** A stranger is refused once per this interval, so two bots cannot ping-pong refusals. */
 export const REFUSAL_INTERVAL_MS = 10 * 60_000;
@@ -24,6 +25,8 @@ export interface ChatDeps {
   history?: HistoryReader;
   /** The store's retention; longer windows are cut to it (and the reply says so). */
   historyRetentionMs?: number;
+  /** History answered with a chart image as well (services/charts.ts); without it, text only. */
+  charts?: Pick<Charts, 'answer'>;
 }
 
 export function chatHandler(deps: ChatDeps) {
@@ -55,6 +58,10 @@ export function chatHandler(deps: ChatDeps) {
     const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs });
     if (reply === undefined) return;
     deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
-    await deps.send(chatMessage(from, reply, stanza.getChildText('thread') ?? undefined));
+    const thread = stanza.getChildText('thread') ?? undefined;
+    if (cmd.kind === 'history' && deps.charts && canRead(role)) {
+      return deps.charts.answer({ to: from, text: reply, device: cmd.id, windowMs: cmd.windowMs, explicit: cmd.chart === true, thread });
+    }
+    await deps.send(chatMessage(from, reply, thread));
   };
 }

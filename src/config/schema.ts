@@ -8,13 +8,14 @@ import { checkHardware, HARDWARE_KEYS, type HardwareOptions } from './hardware.j
 import { checkDurability, checkStreamManagement, DURABILITY_KEYS, type DurabilityConfig, type StreamManagementConfig } from './durability.js';
 import { checkClaim, OWNERS_HINT, type ClaimConfig } from './claim.js';
 import { PEOPLE_WORDS } from '../core/claim.js';
+import { checkCharts, CHARTS_KEYS, type ChartsConfig } from './charts.js';
 
 export const DRIVERS = ['simulated', 'serial-bridge', 'dht', 'ds18b20', 'gpio', 'replay'] as const;
 export type DriverName = (typeof DRIVERS)[number];
 /** Drivers this build can run; the rest are named in the contract and refused clearly. */
 export const AVAILABLE_DRIVERS: readonly DriverName[] = DRIVERS;
 
-export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off', ...PEOPLE_WORDS];
+export const RESERVED_IDS = ['help', 'status', 'get', 'set', 'history', 'all', 'on', 'off', 'chart', ...PEOPLE_WORDS];
 export const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** A configured device: what the core keeps of it (DeviceInfo), plus how it is driven. */
@@ -68,6 +69,8 @@ export interface AgentConfig {
   store: DurabilityConfig;
   /** Claim by a one-time code (owners may then be empty). */
   claim: ClaimConfig;
+  /** History and alarms as chart images (XEP-0363). */
+  charts: ChartsConfig;
 }
 
 const BARE_JID = /^[^@/\s"&'<>:]+@[^@/\s]+$/;
@@ -85,7 +88,7 @@ export function isLoopbackService(service: string | undefined): boolean {
 
 export function checkConfig(raw: unknown, defaults: { hostname: string }): { config?: AgentConfig; issues: Issue[] } {
   const c = new Checker();
-  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns', ...DURABILITY_KEYS, 'claim']);
+  const root = c.object('', raw, ['xmpp', 'owners', 'viewers', 'devices', 'alarms', 'presence', 'log', 'mdns', ...DURABILITY_KEYS, 'claim', ...CHARTS_KEYS]);
   if (!root) return { issues: c.issues.map((i) => (i.path ? i : { ...i, path: '(root)' })) };
 
   const xmpp = checkXmpp(c, root.xmpp, defaults);
@@ -108,9 +111,10 @@ export function checkConfig(raw: unknown, defaults: { hostname: string }): { con
   const mdns = { enabled: c.boolean('mdns.enabled', m.enabled) ?? true, readings: c.boolean('mdns.readings', m.readings) ?? false };
 
   const store = checkDurability(c, root);
+  const charts = checkCharts(c, root.charts);
 
   if (c.issues.length > 0 || !xmpp || !owners || !devices) return { issues: c.issues };
-  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns, store, claim }, issues: [] };
+  return { config: { xmpp, owners, viewers: viewers ?? [], devices, bridges, alarms, presence: { minIntervalMs, heartbeatMs }, log, mdns, store, claim, charts }, issues: [] };
 }
 
 function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): XmppConfig | undefined {

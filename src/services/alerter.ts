@@ -35,6 +35,8 @@ export function alerter(deps: {
   /** Durable delivery (the courier): on disk when it returns, with the message id. */
   enqueue(to: string, body: string, kind: 'alarm'): string | undefined;
   log: Logger;
+  /** Told of each alarm raised or cleared once it is queued (the alarm chart follows it). */
+  onAlarm?: (e: AlarmEvent) => void;
 }) {
   const alarms = new Alarms(deps.rules);
   // What a device with an active alarm is, for the message once it is removed (the registry has forgotten it by then).
@@ -58,6 +60,7 @@ export function alerter(deps: {
     for (const e of alarms.evaluate(c.id, c.value)) {
       const ids = tell(alarmText(info, e));
       deps.log.warn(e.kind === 'raised' ? 'alarm' : 'alarm cleared', { device: e.device, value: e.value, threshold: e.threshold, side: e.side, ids });
+      deps.onAlarm?.(e);
     }
     if (info && alarms.active().includes(c.id)) alarmed.set(c.id, info);
     else alarmed.delete(c.id);

@@ -15,7 +15,8 @@ const CRC_TABLE = (() => {
 
 function crc32(buf: Buffer): number {
   let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  // An index, not for…of: a Buffer's iterator made ~2 MB of garbage per chart PNG before it was optimised.
+  for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -35,6 +36,10 @@ export interface Rgb {
   pixels: Uint8Array;
 }
 
+// The filtered rows handed to deflate, kept for the next image: a fresh megabyte per chart, fully
+// written, stayed resident until a collection came (V8 collects for its own heap, not for this).
+let scratch: Buffer | undefined;
+
 export function encodePng(img: Rgb): Buffer {
   const { width, height, pixels } = img;
   if (pixels.length !== width * height * 3) throw new RangeError(`expected ${width * height * 3} bytes of pixels, got ${pixels.length}`);
@@ -43,7 +48,9 @@ export function encodePng(img: Rgb): Buffer {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; // bits per channel
   ihdr[9] = 2; // colour type: RGB
-  const raw = Buffer.alloc((width * 3 + 1) * height);
+  const size = (width * 3 + 1) * height;
+  if (!scratch || scratch.length < size) scratch = Buffer.alloc(size);
+  const raw = scratch.subarray(0, size);
   for (let y = 0; y < height; y++) {
     raw[y * (width * 3 + 1)] = 0; // filter: none
     Buffer.from(pixels.buffer, pixels.byteOffset + y * width * 3, width * 3).copy(raw, y * (width * 3 + 1) + 1);

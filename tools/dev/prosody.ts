@@ -19,6 +19,12 @@ export interface ProsodyOptions {
   smacks?: boolean;
   /** Load mod_mam (XEP-0313 message archive, every message archived); default true. */
   mam?: boolean;
+  /**
+   * XEP-0363 HTTP File Upload: Prosody 0.12's mod_http_file_share as the component
+   * upload.<domain>, served over HTTPS on a free loopback port with the server's certificate
+   * (which names IP 127.0.0.1, the host of the URLs it hands out). Limits in bytes.
+   */
+  upload?: { sizeLimit?: number; dailyQuota?: number };
 }
 
 export interface Prosody {
@@ -37,6 +43,8 @@ export interface Prosody {
   /** Stop and start again on the same ports and data (for reconnect tests); hard: SIGKILL, as a crash or power cut would. */
   restart(opts?: { hard?: boolean }): Promise<void>;
   pid(): number | undefined;
+  /** The upload component, when started with `upload`: its JID and the HTTPS base URL. */
+  upload?: { jid: string; url: string };
 }
 
 export class ProsodyMissingError extends Error {}
@@ -96,12 +104,32 @@ export async function makeCertificate(dir: string, domain: string): Promise<{ ce
   await run('openssl', [
     'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '3650',
     '-keyout', key, '-out', cert, '-subj', `/CN=${domain}`,
-    '-addext', `subjectAltName=DNS:${domain},DNS:*.${domain}`,
+    // IP:127.0.0.1 for the HTTPS URLs of the upload component (a client checks them against the URL's host).
+    '-addext', `subjectAltName=DNS:${domain},DNS:*.${domain},IP:127.0.0.1`,
   ]);
   return { cert, key };
 }
 
-function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; mam: boolean }): string {
+/**
+ * The upload component: HTTPS only, on loopback, with URLs on 127.0.0.1 (there is no DNS for
+ * upload.<domain>). Ports are global options, so they go before the first VirtualHost.
+ */
+function uploadText(o: { domain: string; httpsPort: number; upload: NonNullable<ProsodyOptions['upload']> }): { global: string; component: string } {
+  const { sizeLimit, dailyQuota } = o.upload;
+  return {
+    global: `http_ports = { }
+https_ports = { ${o.httpsPort} }
+http_interfaces = { "127.0.0.1" }
+https_interfaces = { "127.0.0.1" }
+`,
+    component: `
+Component ${JSON.stringify(`upload.${o.domain}`)} "http_file_share"
+  http_host = "127.0.0.1"
+${sizeLimit !== undefined ? `  http_file_share_size_limit = ${sizeLimit}\n` : ''}${dailyQuota !== undefined ? `  http_file_share_daily_quota = ${dailyQuota}\n` : ''}`,
+  };
+}
+
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; mam: boolean; upload?: { global: string; component: string } }): string {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
 ${root ? 'run_as_root = true\n' : ''}daemonize = false
@@ -121,12 +149,12 @@ allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
 network_settings = { nagle = false }
-${o.mam ? 'default_archive_policy = true\narchive_expires_after = "1w"\n' : ''}
+${o.mam ? 'default_archive_policy = true\narchive_expires_after = "1w"\n' : ''}${o.upload?.global ?? ''}
 ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
 
 VirtualHost ${JSON.stringify(o.domain)}
   ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
-`;
+${o.upload?.component ?? ''}`;
 }
 
 export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
@@ -145,7 +173,10 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   while (tlsPort === port) tlsPort = await freePort(0);
   const logFile = join(dir, 'prosody.log');
   const cfg = join(dir, 'prosody.cfg.lua');
-  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, mam: opts.mam ?? true }));
+  let httpsPort = 0;
+  while (opts.upload && (httpsPort === 0 || httpsPort === port || httpsPort === tlsPort)) httpsPort = await freePort(0);
+  const upload = opts.upload ? uploadText({ domain, httpsPort, upload: opts.upload }) : undefined;
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, mam: opts.mam ?? true, upload }));
 
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
@@ -157,6 +188,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
     c.on('exit', () => running.delete(c));
     c.on('error', () => {});
     await waitForPort(port, child, logFile);
+    if (httpsPort) await waitForPort(httpsPort, child, logFile);
   };
   const halt = async (hard = false): Promise<void> => {
     const c = child;
@@ -189,5 +221,6 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
       await launch();
     },
     pid: () => child?.pid,
+    ...(opts.upload ? { upload: { jid: `upload.${domain}`, url: `https://127.0.0.1:${httpsPort}/` } } : {}),
   };
 }
