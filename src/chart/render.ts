@@ -4,6 +4,9 @@
 // staleness) hatched, and switches as on/off bands. Our own drawing over
 // src/util/png.ts, no image library; loaded only when a chart is asked for
 // (a dynamic import: its own chunk of the bundle). Pure: data in, pixels out.
+//
+// Over 300 lines on purpose: the layout (margins, header, axes) and the three
+// ways of drawing a series share one coordinate frame computed here.
 
 import { encodePng } from '../util/png.js';
 import { formatWindow, numberStats, onTime, type HistoryPoint } from '../core/history.js';
