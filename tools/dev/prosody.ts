@@ -17,6 +17,12 @@ export interface ProsodyOptions {
   port?: number;
   /** Load mod_smacks (XEP-0198); default true. */
   smacks?: boolean;
+  /**
+   * Nagle's algorithm on the server's sockets. Default false (`network_settings = { nagle = false }`,
+   * the tuned server the tests use); true leaves Prosody as it ships, where a small write waits
+   * for the peer's ACK of the previous one.
+   */
+  nagle?: boolean;
 }
 
 export interface Prosody {
@@ -99,7 +105,7 @@ async function makeCertificate(dir: string, domain: string): Promise<{ cert: str
   return { cert, key };
 }
 
-function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean }): string {
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; nagle: boolean }): string {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
 ${root ? 'run_as_root = true\n' : ''}daemonize = false
@@ -118,8 +124,7 @@ c2s_require_encryption = true
 allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
-network_settings = { nagle = false }
-ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
+${o.nagle ? '-- network_settings left as shipped: Nagle on.\n' : 'network_settings = { nagle = false }\n'}ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
 
 VirtualHost ${JSON.stringify(o.domain)}
   ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
@@ -142,7 +147,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   while (tlsPort === port) tlsPort = await freePort(0);
   const logFile = join(dir, 'prosody.log');
   const cfg = join(dir, 'prosody.cfg.lua');
-  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true }));
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, nagle: opts.nagle ?? false }));
 
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
