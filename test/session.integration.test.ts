@@ -193,7 +193,8 @@ describe('keepalive', () => {
       const offline = once(a.agent.session, 'offline');
       process.kill(own.pid()!, 'SIGSTOP');
       await offline;
-      expect(a.logs.some((l) => l.includes('keepalive: the server did not answer a ping'))).toBe(true);
+      // With XEP-0198 on, the keepalive's probe is <r/>: its ack timer (the keepalive timeout) drops the link.
+      expect(a.logs.some((l) => l.includes('the server did not acknowledge; dropping the connection') && l.includes('"timeoutMs":700'))).toBe(true);
       const back = once(a.agent.session, 'online');
       process.kill(own.pid()!, 'SIGCONT');
       await back;
