@@ -136,10 +136,13 @@ export async function settled(pid: number, quietMs: number, maxMs: number): Prom
 export function unitRuntime(unitFile: string): { nodeOptions: string[]; env: Record<string, string> } {
   const env: Record<string, string> = {};
   for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
-    const m = /^Environment=([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m && m[1] !== 'NODE_ENV' && !m[2]!.includes('%')) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+    const m = /^Environment="?([A-Z_]+)=(.*?)"?$/.exec(line.trim());
+    if (m && m[1] !== 'NODE_ENV' && !m[2]!.includes('%')) env[m[1]!] = m[2]!;
   }
   const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   delete env.NODE_OPTIONS;
+  // V8 flags that NODE_OPTIONS refuses go on the command line: ExecStart=/usr/bin/node FLAGS /usr/bin/xmpp-iot-agent …
+  const exec = /^ExecStart=\S*\/node((?:\s+--\S+)*)\s/m.exec(readFileSync(unitFile, 'utf8'));
+  if (exec) nodeOptions.push(...exec[1]!.split(/\s+/).filter(Boolean));
   return { nodeOptions, env };
 }

@@ -108,6 +108,7 @@ const flagRuntimes: Runtime[] = [
   { label: 'MALLOC_MMAP_THRESHOLD_=131072', nodeArgs: [], env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
   { label: 'UV_THREADPOOL_SIZE=1', nodeArgs: [], env: { UV_THREADPOOL_SIZE: '1' } },
   { label: '--optimize-for-size', nodeArgs: ['--optimize-for-size'], env: {} },
+  { label: '--max-semi-space-size=1 --optimize-for-size', nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'], env: {} },
   { label: '--max-opt=1', nodeArgs: ['--max-opt=1'], env: {} },
   { label: '--jitless', nodeArgs: ['--jitless'], env: {} },
 ];
