@@ -125,7 +125,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
 
   const gs = goals(r);
   lines.push('## Goals (issue #13)', '', '| goal | measured | ratio | target | |', '| --- | --- | ---: | --- | --- |');
-  for (const g of gs) lines.push(`| ${g.what} | ${g.measured} | ${Number.isNaN(g.ratio) ? '—' : x2(g.ratio)} | ${g.target} | ${g.met ? 'met' : '**not met**'} |`);
+  for (const g of gs) lines.push(`| ${g.what} | ${g.measured} | ${Number.isNaN(g.ratio) ? '—' : x2(g.ratio)} | ${g.target} | ${g.target === '(beside)' ? '' : g.met ? 'met' : '**not met**'} |`);
   lines.push('');
 
   if (Object.keys(r.online).length > 0) {
@@ -144,7 +144,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     for (const [k, v] of Object.entries(r.startup.phases)) lines.push(`| ${k} | ${v} |`);
     lines.push(`| sum | ${r.startup.totalMs} |`, '');
     const p = Object.values(r.startup.phases);
-    lines.push(`The session connects only after the store is open and every driver has started (${p[3]} ms here): these run one after the other in \`Agent.start()\`. Starting the session first and the rest while TLS and SASL run (${p[4]} ms on loopback, far more on a real network) would hide the shorter of the two.`, '');
+    lines.push(`The session connects only after the store is open and every driver has started (${p[3]} ms here, most of it opening a store that holds a week of history: its integrity check, row count and prune read the file): these run one after the other in \`Agent.start()\`. The store opens synchronously, so starting the session before it gains little on loopback, where the login is CPU work on both ends; on a real network the TCP, TLS and SASL round trips (${p[4]} ms here, several round-trip times there) would run while the store opens.`, '');
   }
 
   const rows = profileRows(r.profiles);
@@ -173,10 +173,11 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     lines.push('', 'The agent also keeps the salted password, so a reconnect runs no PBKDF2 at all.', '');
   }
 
-  if (Object.keys(r.controlRoundTripMs).length > 0) {
-    lines.push('## Control round trip', '', 'Owner → Prosody (as it ships) → agent → firmware simulator on a pty (SET, ACK) → agent → owner, against XEP-0199 pings as the floor:', '', '| request | p50 | p99 |', '| --- | ---: | ---: |');
-    for (const [k, v] of Object.entries(r.controlRoundTripMs)) lines.push(`| ${k} | ${v.p50} ms | ${v.p99} ms |`);
-    lines.push('', 'At 50 in flight the requests queue behind one another at the firmware, which applies one SET at a time: the figure is the time to drain the queue, not a slow reply.', '');
+  const ctl = r.controlRoundTripMs;
+  if (ctl.shipped && ctl.tuned) {
+    lines.push('## Control round trip', '', 'Owner → Prosody → agent → firmware simulator on a pty (SET, ACK) → agent → owner, against XEP-0199 pings as the floor:', '', '| request | as it ships (Nagle on): p50 | p99 | tuned: p50 | p99 |', '| --- | ---: | ---: | ---: | ---: |');
+    for (const [k, v] of Object.entries(ctl.shipped)) lines.push(`| ${k} | ${v.p50} ms | ${v.p99} ms | ${ctl.tuned[k]?.p50} ms | ${ctl.tuned[k]?.p99} ms |`);
+    lines.push('', 'At 50 in flight the requests queue behind one another at the firmware, which applies one SET at a time: the figure is the time to drain the queue, not a slow reply. With Nagle on, a request through the firmware bridge takes about 40 ms more: the signature of a small write held until a delayed ACK. Not attributed yet: the agent sends the new presence just before the reply (an owner\'s command is reported at once), and the reply waits for the board\'s ACK on the serial line, so Prosody sees the two as separate writes; with simulated devices, where both go out in the same tick, the same set takes about 2.5 ms through Prosody as it ships.', '');
   }
 
   if (Object.keys(r.pings).length > 0) {
@@ -224,14 +225,16 @@ function writeMeasured(r: Results, readme: string, gs: Goal[]): void {
   const shipped = profileRows(r.profiles).find((p) => p.label === 'bundle, as the unit runs it');
   if (shipped) rows.push(`| RssAnon after ${n(shipped.readings)} readings through a firmware bridge | ${mib(shipped.afterKiB)} (${mib(shipped.beforeKiB)} before them); ${shipped.cpuUs} µs of CPU per reading |`);
   if (r.loginCpuSeconds['native, 10000 iterations'] !== undefined) rows.push(`| CPU per SCRAM-SHA-1 login at Prosody's 10,000 iterations | ${r.loginCpuSeconds['native, 10000 iterations']} s (stock: ${r.loginCpuSeconds['stock, 10000 iterations']} s); none on reconnect |`);
-  const set = r.controlRoundTripMs['XEP-0325 set, 1 in flight'];
-  if (set) rows.push(`| control round trip, owner → agent → firmware ACK → owner | ${set.p50} ms p50, ${set.p99} ms p99 |`);
+  const set = r.controlRoundTripMs.shipped?.['XEP-0325 set, 1 in flight'];
+  const setT = r.controlRoundTripMs.tuned?.['XEP-0325 set, 1 in flight'];
+  if (set && setT) rows.push(`| control round trip, owner → agent → firmware ACK → owner, Prosody as it ships / tuned | ${set.p50} / ${setT.p50} ms p50, ${set.p99} / ${setT.p99} ms p99 |`);
   const ps = r.pings.shipped?.[AGENT];
   const pt = r.pings.tuned?.[AGENT];
   if (ps && pt) rows.push(`| pings at 50 in flight, Prosody as it ships / tuned | ${n(ps.inFlight50.perSecond)}/s / ${n(pt.inFlight50.perSecond)}/s (bare @xmpp/client: ${n(r.pings.shipped?.[NATIVE]?.inFlight50.perSecond ?? NaN)}/s / ${n(r.pings.tuned?.[NATIVE]?.inFlight50.perSecond ?? NaN)}/s) |`);
   if (r.wire) rows.push(`| bytes for ${r.wire.days} days of weather at one sample a minute, deadbands, keepalive included | ${(r.wire.filtered.bytes / 1e6).toFixed(2)} MB vs ${(r.wire.mqtt.deadbandTls.bytes / 1e6).toFixed(2)} MB for MQTT QoS 1 over TLS with the same deadbands |`);
   if (r.fleet) rows.push(`| ${r.fleet.agents} gateways logging in at once against one Prosody | all online in ${(r.fleet.allOnlineMs / 1000).toFixed(1)} s, ~${r.fleet.prosodyKiBPerAgent} KiB of server memory each |`);
-  const met = gs.filter((g) => g.met).length;
+  const counted = gs.filter((g) => g.target !== '(beside)');
+  const met = counted.filter((g) => g.met).length;
   const body = [
     '## Measured',
     '',
@@ -239,7 +242,7 @@ function writeMeasured(r: Results, readme: string, gs: Goal[]): void {
     'against a bare @xmpp/client agent (stock and native SCRAM) and a slixmpp agent in',
     'one run, on two private Prosody instances (as it ships, Nagle on; and tuned), and',
     `writes [BENCHMARKS.md](BENCHMARKS.md). From the run of ${r.when.slice(0, 10)} on a ${r.machine.cpus}-core machine${r.quick ? ' (quick)' : ''};`,
-    `${met} of the issue's ${gs.length} goal lines met (see the table at the top of BENCHMARKS.md):`,
+    `${met} of the issue's ${counted.length} goal lines met (see the table at the top of BENCHMARKS.md):`,
     '',
     '| what | figure |',
     '| --- | --- |',
