@@ -177,7 +177,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
   if (ctl.shipped && ctl.tuned) {
     lines.push('## Control round trip', '', 'Owner → Prosody → agent → firmware simulator on a pty (SET, ACK) → agent → owner, against XEP-0199 pings as the floor:', '', '| request | as it ships (Nagle on): p50 | p99 | tuned: p50 | p99 |', '| --- | ---: | ---: | ---: | ---: |');
     for (const [k, v] of Object.entries(ctl.shipped)) lines.push(`| ${k} | ${v.p50} ms | ${v.p99} ms | ${ctl.tuned[k]?.p50} ms | ${ctl.tuned[k]?.p99} ms |`);
-    lines.push('', 'At 50 in flight the requests queue behind one another at the firmware, which applies one SET at a time: the figure is the time to drain the queue, not a slow reply. With Nagle on, a request through the firmware bridge takes about 40 ms more: the signature of a small write held until a delayed ACK. Not attributed yet: the agent sends the new presence just before the reply (an owner\'s command is reported at once), and the reply waits for the board\'s ACK on the serial line, so Prosody sees the two as separate writes; with simulated devices, where both go out in the same tick, the same set takes about 2.5 ms through Prosody as it ships.', '');
+    lines.push('', 'At 50 in flight the requests queue behind one another at the firmware, which applies one SET at a time: the figure is the time to drain the queue, not a slow reply. With Nagle on, a request through the firmware bridge takes about 40 ms more: the signature of a small write held until a delayed ACK. Not attributed yet: the agent sends the new presence just before the reply (an owner\'s command is reported at once), and the reply waits for the board\'s ACK on the serial line, so Prosody sees the two as separate writes; with simulated devices, where both go out in the same tick, no such delay was seen (an XML trace by hand, 2026-12-01).', '');
   }
 
   if (Object.keys(r.pings).length > 0) {
@@ -206,7 +206,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     const f = r.fleet;
     lines.push('## Fleet', '', `${f.agents} gateway sessions (the agent's own session code: STARTTLS, SCRAM-SHA-1, bind, XEP-0198, one presence) started at once against one tuned Prosody: ${f.online} online after ${f.allOnlineMs} ms, ${f.failures} failures; Prosody's RSS ${mib(f.prosodyRssIdleKiB)} idle → ${mib(f.prosodyRssFleetKiB)}, about ${f.prosodyKiBPerAgent} KiB per gateway.`, '');
   }
-  lines.push('## Reproduce', '', '```sh', 'npm run bench                      # about 20 minutes; both server settings, every section', 'npm run bench -- --quick           # a few minutes; figures not for committing', 'npm run bench -- --no-report       # bench/results.json only', 'npm run bench -- --only pings,wire # some sections (implies --no-report)', '```', '', 'Raw figures: `bench/results.json` (not committed).', '');
+  lines.push('## Reproduce', '', '```sh', 'npm run bench                      # about 25 minutes; both server settings, every section', 'npm run bench -- --quick           # a few minutes; figures not for committing', 'npm run bench -- --no-report       # bench/results.json only', 'npm run bench -- --only pings,wire # some sections (implies --no-report)', '```', '', 'Raw figures: `bench/results.json` (not committed).', '');
   writeFileSync(path, lines.join('\n') + (soakSection(path) ?? ''));
   if (readme) writeMeasured(r, readme, gs);
 }
@@ -238,7 +238,7 @@ function writeMeasured(r: Results, readme: string, gs: Goal[]): void {
   const body = [
     '## Measured',
     '',
-    '`npm run bench` (about 20 minutes; `--quick` for a smoke run) measures the agent',
+    '`npm run bench` (about 25 minutes; `--quick` for a smoke run) measures the agent',
     'against a bare @xmpp/client agent (stock and native SCRAM) and a slixmpp agent in',
     'one run, on two private Prosody instances (as it ships, Nagle on; and tuned), and',
     `writes [BENCHMARKS.md](BENCHMARKS.md). From the run of ${r.when.slice(0, 10)} on a ${r.machine.cpus}-core machine${r.quick ? ' (quick)' : ''};`,
