@@ -4,6 +4,7 @@
 // reaching the owner. Read from the agent's own debug log (ms timestamps).
 
 import { spawnSync } from 'node:child_process';
+import Database from 'better-sqlite3';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { median, round, start, stop } from './lib.js';
@@ -14,6 +15,8 @@ export interface Startup {
   /** Median ms of each phase, in order; they add up to the time to online. */
   phases: Record<string, number>;
   totalMs: number;
+  /** Of the store's opening: SQLite's quick_check over the same store, timed in the bench process (median ms). */
+  quickCheckMs: number;
 }
 
 const wall = (args: string[], runtime: Runtime): number => {
@@ -71,5 +74,17 @@ export async function startup(s: Server, o: { runs: number; runtime: Runtime; se
     });
   }
   const phases = Object.fromEntries(Object.keys(rows[0]!).map((k) => [k, round(median(rows.map((r) => r[k]!)), 0)]));
-  return { runs: o.runs, phases, totalMs: round(Object.values(phases).reduce((a, b) => a + b, 0), 0) };
+  const checks: number[] = [];
+  for (let run = 0; run < o.runs; run++) {
+    const work = mkdtempSync(join(o.scratch, 'check-'));
+    cpSync(o.seed, work, { recursive: true });
+    const db = new Database(join(work, 'agent.db'), { timeout: 0 });
+    db.pragma('cache_size = -256');
+    const t = performance.now();
+    db.pragma('quick_check');
+    checks.push(performance.now() - t);
+    db.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  return { runs: o.runs, phases, totalMs: round(Object.values(phases).reduce((a, b) => a + b, 0), 0), quickCheckMs: round(median(checks), 0) };
 }
