@@ -97,8 +97,8 @@ export class StreamManagement extends EventEmitter<SmEvents> {
   private lostAt?: number;
   /** When the last stanza arrived (ms, opts.now). */
   private stanzaAt = -Infinity;
-  /** When anything (a stanza or a nonza) last arrived from the server: the link was alive then. */
-  heardAt = -Infinity;
+  /** When anything (a stanza or a nonza) last arrived from the server. */
+  private heardAt = -Infinity;
   /** Counting inbound stanzas (after <enabled/> or <resumed/>). */
   private countingIn = false;
   /** Counting outbound stanzas (from <enable/> or <resumed/>). */
