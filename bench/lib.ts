@@ -6,6 +6,7 @@ import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import { silentLogger } from '../src/runtime/log.js';
 import { Session } from '../src/xmpp/session.js';
+import { DEFAULT_STREAM_MANAGEMENT } from '../src/config/durability.js';
 
 export function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
@@ -57,9 +58,12 @@ export async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(t);
 }
 
-/** An owner-side session (our own client code) that records stanzas. */
-export async function observer(o: { jid: string; password: string; service: string; ca: string }): Promise<{ session: Session; seen: (pred: (s: Element) => boolean) => Promise<Element>; stop(): Promise<void> }> {
-  const session = new Session({ jid: o.jid, resource: 'bench', password: o.password, service: o.service, ca: o.ca, allowPlaintext: false, reconnect: { initialDelayMs: 500, maxDelayMs: 2000 }, log: silentLogger });
+/**
+ * An owner-side session (our own client code) that records stanzas. Without XEP-0198 unless asked:
+ * it is the load generator, and its own acks would be measured with whatever it talks to.
+ */
+export async function observer(o: { jid: string; password: string; service: string; ca: string; sm?: boolean }): Promise<{ session: Session; seen: (pred: (s: Element) => boolean) => Promise<Element>; stop(): Promise<void> }> {
+  const session = new Session({ jid: o.jid, resource: 'bench', password: o.password, service: o.service, ca: o.ca, allowPlaintext: false, reconnect: { initialDelayMs: 500, maxDelayMs: 2000 }, log: silentLogger, streamManagement: { ...DEFAULT_STREAM_MANAGEMENT, enabled: o.sm ?? false } });
   const waiters = new Set<{ pred: (s: Element) => boolean; resolve: (s: Element) => void }>();
   session.on('stanza', (s: Element) => {
     for (const w of waiters) if (w.pred(s)) {
@@ -88,4 +92,57 @@ export async function subscribe(owner: Session, account: { jid: string; password
   await side.session.send(xml('presence', { type: 'subscribed', to: req.attrs.from!.split('/')[0] }));
   await new Promise((r) => setTimeout(r, 200));
   await side.stop();
+}
+
+export interface Load {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** `total` requests made by `op`, `inFlight` of them outstanding at any time (a window, not batches). */
+export async function load(total: number, inFlight: number, op: () => Promise<unknown>): Promise<Load> {
+  const ms: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < total) {
+        const t = performance.now();
+        await op();
+        ms.push(performance.now() - t);
+      }
+    }),
+  );
+  return { perSecond: round(total / ((performance.now() - t0) / 1000), 0), p50: round(percentile(ms, 50)), p99: round(percentile(ms, 99)) };
+}
+
+/** Wait until a process has used no more CPU for `quietMs` (a burst of work is over), at most `maxMs`. */
+export async function settled(pid: number, quietMs: number, maxMs: number): Promise<void> {
+  const end = Date.now() + maxMs;
+  let last = cpuSecondsOf(pid);
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, quietMs));
+    const now = cpuSecondsOf(pid);
+    if (now - last <= 0.02) return;
+    last = now;
+  }
+}
+
+/**
+ * The runtime settings the systemd unit gives the agent: NODE_OPTIONS and the other Environment=
+ * lines (node flags, malloc and libuv settings), so that the bench runs the agent as it ships.
+ */
+export function unitRuntime(unitFile: string): { nodeOptions: string[]; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
+    const m = /^Environment="?([A-Z_]+)=(.*?)"?$/.exec(line.trim());
+    if (m && m[1] !== 'NODE_ENV' && !m[2]!.includes('%')) env[m[1]!] = m[2]!;
+  }
+  const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  delete env.NODE_OPTIONS;
+  // V8 flags that NODE_OPTIONS refuses go on the command line: ExecStart=/usr/bin/node FLAGS /usr/bin/xmpp-iot-agent …
+  const exec = /^ExecStart=\S*\/node((?:\s+--\S+)*)\s/m.exec(readFileSync(unitFile, 'utf8'));
+  if (exec) nodeOptions.push(...exec[1]!.split(/\s+/).filter(Boolean));
+  return { nodeOptions, env };
 }

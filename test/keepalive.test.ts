@@ -121,3 +121,46 @@ describe('keepalive', () => {
     expect(session.pings).toHaveLength(1);
   });
 });
+
+describe('keepalive over XEP-0198', () => {
+  class SmSession extends FakeSession {
+    readonly sm = { active: true, stats: { inbound: 0 }, requests: [] as (number | undefined)[], requestAck: (t?: number) => void this.sm.requests.push(t) };
+  }
+  const smSetup = () => {
+    const session = new SmSession();
+    const k = keepalive({ session, clock: systemClock, domain: 'iot.example.org', intervalMs: INTERVAL, timeoutMs: TIMEOUT, log: createLogger(createSink('error', () => {})) });
+    return { session, k };
+  };
+
+  it('probes with an ack request, not a ping, once per quiet interval, with the keepalive timeout', async () => {
+    const { session, k } = smSetup();
+    k.start();
+    await vi.advanceTimersByTimeAsync(3 * INTERVAL);
+    expect(session.pings).toEqual([]);
+    expect(session.sm.requests).toEqual([TIMEOUT, TIMEOUT, TIMEOUT]);
+    k.stop();
+  });
+
+  it('sends no probe in an interval in which a stanza came from the server', async () => {
+    const { session, k } = smSetup();
+    k.start();
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(session.sm.requests).toHaveLength(1);
+    session.sm.stats.inbound++; // e.g. the echo of our own presence
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(session.sm.requests).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(session.sm.requests).toHaveLength(2);
+    k.stop();
+  });
+
+  it('pings as before while stream management is off on the current stream', async () => {
+    const { session, k } = smSetup();
+    session.sm.active = false;
+    k.start();
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(session.pings).toHaveLength(1);
+    expect(session.sm.requests).toEqual([]);
+    k.stop();
+  });
+});

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import { createLogger, createSink } from '../src/runtime/log.js';
-import { NS_SM, seqDelta, StreamManagement } from '../src/xmpp/stream-management.js';
+import { BUSY_MS, NS_SM, seqDelta, StreamManagement } from '../src/xmpp/stream-management.js';
 import { locationService } from '../src/xmpp/reconnect.js';
 
 function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number; now: () => number }> = {}) {
@@ -120,6 +120,29 @@ describe('stream management rules', () => {
     h.server(xml('presence'));
     h.server(xml('r', { xmlns: NS_SM }));
     expect(h.written.at(-1)!.toString()).toBe(`<a xmlns="${NS_SM}" h="3"/>`);
+  });
+
+  it('Nagle-bound server: while stanzas flow, its <a/> is answered with ours (carrying the TCP ACK it waits for); on an idle link, not', async () => {
+    let now = 1_000_000;
+    const h = harness({ now: () => now });
+    await h.enable();
+    await h.send(xml('iq', { type: 'result', id: 'r1' }));
+    h.sm.requestAck();
+    h.server(xml('iq', { type: 'get', id: 'p2' }));
+    now += 5;
+    h.server(xml('a', { xmlns: NS_SM, h: '1' }));
+    expect(h.written.at(-1)!.toString()).toBe(`<a xmlns="${NS_SM}" h="1"/>`);
+    expect(h.sm.stats.acksVolunteered).toBe(1);
+    // Idle: the last stanza came long before the answer to our request; nothing is sent back.
+    await h.send(xml('presence'));
+    h.sm.requestAck();
+    now += BUSY_MS;
+    h.server(xml('a', { xmlns: NS_SM, h: '2' }));
+    expect(h.written.at(-1)!.is('r', NS_SM)).toBe(true);
+    expect(h.sm.stats.acksVolunteered).toBe(1);
+    // Counting is unchanged by it: the server's next <r/> gets the same h.
+    h.server(xml('r', { xmlns: NS_SM }));
+    expect(h.written.at(-1)!.toString()).toBe(`<a xmlns="${NS_SM}" h="1"/>`);
   });
 
   it('counts across the 2^32 wrap', () => {

@@ -1,7 +1,11 @@
 // XEP-0199 keepalive: ping our server on an interval. A TCP connection whose
 // peer vanished (a router reboot, a dropped NAT mapping) can look open for
 // many minutes; an unanswered ping shows it at once, and dropping the
-// connection starts the reconnect.
+// connection starts the reconnect. With XEP-0198 on, the probe is an ack
+// request instead: <r/> is answered by <a/>, no stanza either way, where a
+// ping and its pong are two stanzas, each drawing an ack exchange of its own
+// (about 4 writes a minute against 1; see BENCHMARKS.md, wire bytes). A stanza
+// from the server since the last probe proves the link, and no probe goes.
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
@@ -14,6 +18,8 @@ export interface KeepaliveTarget {
   request(iq: Element, timeoutMs: number): Promise<Element>;
   dropConnection(): void;
   on(event: 'online' | 'offline', fn: () => void): unknown;
+  /** Stream management: when active, <r/> is the probe (its ack timer drops a dead link). */
+  readonly sm?: { readonly active: boolean; readonly stats: { readonly inbound: number }; requestAck(timeoutMs?: number): void };
 }
 
 const isTimeout = (err: unknown): boolean => err instanceof Error && err.name === 'TimeoutError';
@@ -23,12 +29,19 @@ export function keepalive(deps: { session: KeepaliveTarget; clock: Clock; domain
   let timer: TimerHandle | undefined;
   let running = false;
 
+  let heard = -1;
   const schedule = (): void => {
+    heard = session.sm?.stats.inbound ?? -1;
     clock.clearTimeout(timer);
     timer = running && session.online ? clock.setTimeout(() => void tick(), deps.intervalMs) : undefined;
   };
   const tick = async (): Promise<void> => {
     if (!running || !session.online) return;
+    const sm = session.sm;
+    if (sm?.active) {
+      if (sm.stats.inbound === heard) sm.requestAck(deps.timeoutMs);
+      return schedule();
+    }
     try {
       await session.request(xml('iq', { type: 'get', to: deps.domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })), deps.timeoutMs);
     } catch (err) {

@@ -65,7 +65,17 @@ export interface SmStats {
   ackTimeouts: number;
   /** The last h the server sent: how many of our stanzas it says it handled. */
   serverH: number;
+  /** <a/> sent unasked, after the server's <a/> while stanzas were flowing (see inboundElement). */
+  acksVolunteered: number;
 }
+
+/**
+ * While stanzas arrived this recently, the server's <a/> is answered with ours. A server with
+ * Nagle's algorithm on (Prosody as it ships) holds its next small write until we ACK its <a/>
+ * at the TCP level, and with nothing of ours to carry that ACK the kernel delays it (40 ms on
+ * Linux, up to 200 ms): our own <a/> carries it at once. 200 ms is the longest delayed ACK.
+ */
+export const BUSY_MS = 200;
 
 export interface SmEvents {
   /** The server lost our stream: these stanzas (without a receipt, whose onFail was called instead) may never have arrived. */
@@ -79,7 +89,7 @@ type Waiter = { names: string[]; resolve(el: Element): void; reject(err: Error):
 export class StreamManagement extends EventEmitter<SmEvents> {
   readonly stats: SmStats = {
     enabled: 0, resumed: 0, resumeFailed: 0, acksRequested: 0, acksReceived: 0, acksSent: 0,
-    inbound: 0, outbound: 0, queue: 0, queueHigh: 0, forgotten: 0, ackTimeouts: 0, serverH: 0,
+    inbound: 0, outbound: 0, queue: 0, queueHigh: 0, forgotten: 0, ackTimeouts: 0, serverH: 0, acksVolunteered: 0,
   };
   /** Stream id the server gave for resumption; undefined when there is nothing to resume. */
   id?: string;
@@ -89,6 +99,10 @@ export class StreamManagement extends EventEmitter<SmEvents> {
   jid?: string;
   private maxMs = 0;
   private lostAt?: number;
+  /** When the last stanza arrived (ms, opts.now). */
+  private stanzaAt = -Infinity;
+  /** When anything (a stanza or a nonza) last arrived from the server. */
+  private heardAt = -Infinity;
   /** Counting inbound stanzas (after <enabled/> or <resumed/>). */
   private countingIn = false;
   /** Counting outbound stanzas (from <enable/> or <resumed/>). */
@@ -130,10 +144,12 @@ export class StreamManagement extends EventEmitter<SmEvents> {
 
   /** Every element the parser produced, before anything else sees it. */
   inboundElement(el: Element): void {
+    this.heardAt = this.now();
     if (el.name === 'iq' || el.name === 'message' || el.name === 'presence') {
       if (this.countingIn) {
         this.inbound = (this.inbound + 1) % 2 ** 32;
         this.stats.inbound++;
+        this.stanzaAt = this.heardAt;
       }
       return;
     }
@@ -147,13 +163,19 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     }
     if (el.name === 'r' && this.countingIn) {
       this.stats.acksSent++;
-      this.opts.write(xml('a', { xmlns: NS_SM, h: String(this.inbound) })).catch(() => {});
+      this.sendAck();
     } else if (el.name === 'a') {
       this.stats.acksReceived++;
       this.stats.serverH = Number(el.attrs.h);
       clearTimeout(this.ackTimer);
       this.ackTimer = undefined;
       this.ackUpTo(Number(el.attrs.h));
+      // Stanzas are flowing: our <a/> (XEP-0198 §4 lets either side send one unasked) carries the TCP ACK
+      // that lets a Nagle-bound server send what it holds; on an idle link it would be bytes for nothing.
+      if (this.countingIn && this.heardAt - this.stanzaAt < BUSY_MS) {
+        this.stats.acksVolunteered++;
+        this.sendAck();
+      }
       this.scheduleRequest();
     }
   }
@@ -173,11 +195,11 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     else this.scheduleRequest();
   }
 
-  /** Ask the server for an ack now (diagnostics, tests); ignored when one is already pending. */
-  requestAck(): void {
+  /** Ask the server for an ack now (keepalive, diagnostics, tests); ignored when one is already pending. */
+  requestAck(timeoutMs = this.opts.ackTimeoutMs): void {
     if (this.ackTimer || !this.countingOut) return;
     clearTimeout(this.requestTimer);
-    this.request(true);
+    this.request(true, timeoutMs);
   }
 
   /** How many stanzas we sent in this stream (what an honest server's h ends up at). */
@@ -273,6 +295,10 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     if (rest.length > 0) this.emit('lost', rest);
   }
 
+  private sendAck(): void {
+    this.opts.write(xml('a', { xmlns: NS_SM, h: String(this.inbound) })).catch(() => {});
+  }
+
   /** Before a graceful close: tell the server what we handled. */
   async farewell(): Promise<void> {
     if (!this.countingIn) return;
@@ -350,16 +376,16 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     this.requestTimer.unref();
   }
 
-  private request(force = false): void {
+  private request(force = false, timeoutMs = this.opts.ackTimeoutMs): void {
     this.requestTimer = undefined;
     if (!this.countingOut || this.ackTimer || (this.queue.length === 0 && !force)) return;
     this.stats.acksRequested++;
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
       this.stats.ackTimeouts++;
-      this.opts.log.warn('the server did not acknowledge; dropping the connection', { timeoutMs: this.opts.ackTimeoutMs });
+      this.opts.log.warn('the server did not acknowledge; dropping the connection', { timeoutMs });
       this.opts.drop();
-    }, this.opts.ackTimeoutMs);
+    }, timeoutMs);
     this.opts.write(xml('r', { xmlns: NS_SM })).catch(() => {});
   }
 }

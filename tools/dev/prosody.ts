@@ -25,6 +25,12 @@ export interface ProsodyOptions {
    * (which names IP 127.0.0.1, the host of the URLs it hands out). Limits in bytes.
    */
   upload?: { sizeLimit?: number; dailyQuota?: number };
+  /**
+   * Nagle's algorithm on the server's sockets. Default false (`network_settings = { nagle = false }`,
+   * the tuned server the tests use); true leaves Prosody as it ships, where a small write waits
+   * for the peer's ACK of the previous one.
+   */
+  nagle?: boolean;
 }
 
 export interface Prosody {
@@ -129,7 +135,7 @@ ${sizeLimit !== undefined ? `  http_file_share_size_limit = ${sizeLimit}\n` : ''
   };
 }
 
-function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; mam: boolean; upload?: { global: string; component: string } }): string {
+function configText(o: { dir: string; domain: string; port: number; tlsPort: number; cert: string; key: string; logFile: string; smacks: boolean; mam: boolean; upload?: { global: string; component: string }; nagle: boolean }): string {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   return `-- Private Prosody for xmpp-iot-agent tests and demo (generated).
 ${root ? 'run_as_root = true\n' : ''}daemonize = false
@@ -148,8 +154,7 @@ c2s_require_encryption = true
 allow_registration = false
 authentication = "internal_hashed"
 storage = "internal"
-network_settings = { nagle = false }
-${o.mam ? 'default_archive_policy = true\narchive_expires_after = "1w"\n' : ''}${o.upload?.global ?? ''}
+${o.nagle ? '-- network_settings left as shipped: Nagle on.\n' : 'network_settings = { nagle = false }\n'}${o.mam ? 'default_archive_policy = true\narchive_expires_after = "1w"\n' : ''}${o.upload?.global ?? ''}
 ssl = { certificate = ${JSON.stringify(o.cert)}, key = ${JSON.stringify(o.key)} }
 
 VirtualHost ${JSON.stringify(o.domain)}
@@ -176,7 +181,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<Prosody> {
   let httpsPort = 0;
   while (opts.upload && (httpsPort === 0 || httpsPort === port || httpsPort === tlsPort)) httpsPort = await freePort(0);
   const upload = opts.upload ? uploadText({ domain, httpsPort, upload: opts.upload }) : undefined;
-  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, mam: opts.mam ?? true, upload }));
+  writeFileSync(cfg, configText({ dir, domain, port, tlsPort, cert, key, logFile, smacks: opts.smacks ?? true, mam: opts.mam ?? true, upload, nagle: opts.nagle ?? false }));
 
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
