@@ -279,7 +279,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   }
 
   async start(): Promise<void> {
-    this.startedAt = this.clock.now();
+    this.startedAt = this.clock.mono();
     for (const c of this.components) {
       try {
         await c.start();

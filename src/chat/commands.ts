@@ -48,14 +48,14 @@ function noDevice(devices: Devices, id: string): string {
   return hint ? `No device "${clip(id)}". Did you mean ${hint}?` : `No device "${clip(id)}". Devices: ${devices.ids().join(', ')}`;
 }
 
-function statusText(devices: Devices, now: number): string {
+function statusText(devices: Devices): string {
   return devices
     .list()
     .map((s) => {
-      const h = devices.health(s.info.id, now);
+      const h = devices.health(s.info.id);
       if (h === 'fault') return `${s.info.name}: fault — ${s.fault}`;
       const line = formatState(s);
-      return h === 'stale' && s.at !== undefined ? `${line} (stale, ${ago(now - s.at)})` : line;
+      return h === 'stale' ? `${line} (stale, ${ago(devices.age(s.info.id) ?? 0)})` : line;
     })
     .join('\n');
 }
@@ -69,7 +69,7 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
     case 'help':
       return helpText(devices, role, { history: ctx.history !== undefined });
     case 'status':
-      return statusText(devices, now);
+      return statusText(devices);
     case 'usage':
       return cmd.text;
     case 'unknown':
@@ -91,7 +91,7 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
       if (!s) return noDevice(devices, cmd.id);
       if (s.fault) return `${s.info.name}: fault — ${s.fault}`;
       if (s.value === undefined || s.at === undefined) return `${s.info.name}: no reading yet`;
-      return `${formatState(s)} · ${ago(now - s.at)}`;
+      return `${formatState(s)} · ${ago(devices.age(s.info.id) ?? 0)}`;
     }
     case 'set': {
       const s = devices.get(cmd.id);

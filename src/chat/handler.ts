@@ -39,9 +39,10 @@ export function chatHandler(deps: ChatDeps) {
     if (role === 'stranger') {
       const bare = bareOf(from);
       const last = refused.get(bare);
-      if (last !== undefined && now - last < REFUSAL_INTERVAL_MS) return;
+      const mono = deps.clock.mono();
+      if (last !== undefined && mono - last < REFUSAL_INTERVAL_MS) return;
       if (refused.size > 1000) refused.clear();
-      refused.set(bare, now);
+      refused.set(bare, mono);
       deps.log.info('refused chat from a stranger', { from: bare });
     }
     const cmd = parse(body, deps.devices.ids());

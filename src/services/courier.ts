@@ -80,7 +80,7 @@ export function courier(deps: {
     clock.clearTimeout(timer);
     timer = undefined;
     if (!running || holding || !session.online) return;
-    const hold = (session.slowedUntil ?? 0) - now();
+    const hold = (session.slowedUntil ?? 0) - clock.mono();
     if (hold > 0) {
       timer = clock.setTimeout(pump, hold);
       return;

@@ -11,6 +11,7 @@ import type { OutboxStats } from '../store/outbox.js';
 
 export interface StatusSources {
   clock: Clock;
+  /** When the agent started, on the clock's monotonic scale. */
   startedAt: () => number;
   session: Pick<Session, 'state' | 'stats' | 'sm'>;
   devices: Devices;
@@ -36,7 +37,7 @@ function duration(seconds: number): string {
 export function statusFields(src: StatusSources): StatusField[] {
   const s = src.session.stats;
   const faults = src.devices.list().filter((d) => d.fault).length;
-  const uptime = Math.round((src.clock.now() - src.startedAt()) / 1000);
+  const uptime = Math.round((src.clock.mono() - src.startedAt()) / 1000);
   const o = src.outbox();
   const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full` : 'store not open';
   const sm = src.session.sm;

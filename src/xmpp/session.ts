@@ -53,7 +53,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.clock = opts.clock ?? systemClock;
     const domain = opts.jid.slice(opts.jid.indexOf('@') + 1);
     const sm = opts.streamManagement ?? DEFAULT_STREAM_MANAGEMENT;
-    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), ...sm });
+    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), mono: () => this.clock.mono(), ...sm });
     const client = assembleClient({
       ...opts,
       sm: this.sm,
@@ -71,7 +71,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.entity = client.entity;
     this.iqCaller = client.iqCaller;
-    this.throttle = new Throttle(() => this.clock.now());
+    this.throttle = new Throttle(() => this.clock.mono());
     this.delivery = new Delivery({
       sm: this.sm,
       write: (el) => this.entity.send(el),
@@ -136,7 +136,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.entity.isSecure();
   }
 
-  /** Until when the server asked us to hold back optional traffic (ms since epoch; 0 = not asked). */
+  /** Until when the server asked us to hold back optional traffic (on the clock's monotonic scale; 0 = not asked). */
   get slowedUntil(): number {
     return this.throttle.until();
   }
