@@ -31,6 +31,10 @@ export interface StoreOptions {
   historyFlushMs?: number;
   historyMaxBuffered?: number;
   now?: () => number;
+  /** Monotonic clock for the history's prune pace (default: performance.now). */
+  mono?: () => number;
+  /** The wall clock can be believed; the history is not pruned while it cannot (default: always). */
+  trusted?: () => boolean;
   /** Failures of background work (timer flushes and prunes, the flush in close()); default: process.emitWarning. */
   onError?: (err: Error) => void;
 }
@@ -76,6 +80,8 @@ export function openStore(opts: StoreOptions): Store {
     flushMs: positive('historyFlushMs', opts.historyFlushMs ?? DEFAULT_HISTORY.flushIntervalMs),
     maxBuffered: positive('historyMaxBuffered', opts.historyMaxBuffered ?? 500),
     now,
+    mono: opts.mono ?? (() => performance.now()),
+    trusted: opts.trusted ?? (() => true),
     onError,
   };
   prepareDir(dir);
