@@ -17,6 +17,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { StreamManagement } from './stream-management.js';
 import { establishment } from './establish.js';
 import { IqCaller } from './iq-caller.js';
+import type { PeerCertificateInfo } from './tls-problem.js';
 
 /** Counts every stanza on its way to the socket (stream management must see what the IQ layer sends too). */
 export class CountingClient extends Client {
@@ -43,6 +44,8 @@ export interface ClientOptions {
   /** Log every stanza in and out here (never SASL). */
   trace?: Logger;
   clock: Clock;
+  /** Where the server's certificate is noted when it changes (a renewal). */
+  log?: Logger;
 }
 
 export interface AssembledClient {
@@ -60,7 +63,19 @@ export function assembleClient(o: ClientOptions): AssembledClient {
   entity.beforeSend = (el) => o.sm.outbound(el);
 
   tcp({ entity });
-  const tlsSettings = { servername: domain, ca: o.ca };
+  let lastFingerprint: string | undefined;
+  const tlsSettings = {
+    servername: domain,
+    ca: o.ca,
+    now: () => o.clock.now(),
+    onCertificate: (c: PeerCertificateInfo): void => {
+      if (c.fingerprint === lastFingerprint) return;
+      const fields = { subject: c.subject, names: c.altNames, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, sha256: c.fingerprint };
+      if (lastFingerprint === undefined) o.log?.info('server certificate', fields);
+      else o.log?.info('the server presents a new certificate (renewed?); it verified, carrying on', fields);
+      lastFingerprint = c.fingerprint;
+    },
+  };
   directTls(entity, tlsSettings);
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });

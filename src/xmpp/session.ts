@@ -13,6 +13,7 @@ import type { Logger } from '../runtime/log.js';
 import type { AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
 import { tcpSocketOf } from './tls.js';
+import { isCertificateError } from './tls-problem.js';
 import { StreamManagement, type Receipt } from './stream-management.js';
 import { assembleClient, closeStream, type CountingClient } from './client.js';
 import { Delivery } from './delivery.js';
@@ -199,7 +200,9 @@ export class Session extends EventEmitter<SessionEvents> {
     const entity = this.entity;
     entity.on('error', (err: Error & { condition?: string; code?: string }) => {
       this.counters.lastError = err.condition ?? err.code ?? err.message;
-      this.log.warn('connection error', { error: err });
+      // A certificate that fails says in one line what is wrong (the clock, the dates, the name): tls-problem.ts.
+      if (isCertificateError(err)) this.log.error(err.message, { host: err.host, validFrom: err.validFrom, validTo: err.validTo, clock: err.clock, code: err.code });
+      else this.log.warn('connection error', { error: err });
       // A server that is overloaded or limiting us says so with a stream error: come back later, not at once.
       if (err.condition && BACK_OFF_CONDITIONS.includes(err.condition)) {
         this.retry.backOff();
