@@ -18,6 +18,8 @@ export interface ChatContext {
   history?: HistoryReader;
   /** How far back the history goes; longer windows are cut to it. */
   historyRetentionMs?: number;
+  /** What is wrong with the gateway itself (a full or read-only card, a clock not set), one line each, for `status`. */
+  notices?: () => readonly string[];
 }
 
 /** Buckets of a history sparkline: one per hour of the default day. */
@@ -48,16 +50,16 @@ function noDevice(devices: Devices, id: string): string {
   return hint ? `No device "${clip(id)}". Did you mean ${hint}?` : `No device "${clip(id)}". Devices: ${devices.ids().join(', ')}`;
 }
 
-function statusText(devices: Devices): string {
-  return devices
+function statusText(devices: Devices, notices: readonly string[]): string {
+  const lines = devices
     .list()
     .map((s) => {
       const h = devices.health(s.info.id);
       if (h === 'fault') return `${s.info.name}: fault — ${s.fault}`;
       const line = formatState(s);
       return h === 'stale' ? `${line} (stale, ${ago(devices.age(s.info.id) ?? 0)})` : line;
-    })
-    .join('\n');
+    });
+  return [...lines, ...notices.map((n) => `⚠ ${n}`)].join('\n');
 }
 
 export async function execute(cmd: Command, ctx: ChatContext): Promise<string | undefined> {
@@ -69,7 +71,7 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
     case 'help':
       return helpText(devices, role, { history: ctx.history !== undefined });
     case 'status':
-      return statusText(devices);
+      return statusText(devices, ctx.notices?.() ?? []);
     case 'usage':
       return cmd.text;
     case 'unknown':

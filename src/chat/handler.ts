@@ -22,6 +22,8 @@ export interface ChatDeps {
   log: Logger;
   /** Stored readings for "history <device>"; without it the command says none are kept. */
   history?: HistoryReader;
+  /** The gateway's own troubles, shown under `status` (see ChatContext.notices). */
+  notices?: () => readonly string[];
   /** The store's retention; longer windows are cut to it (and the reply says so). */
   historyRetentionMs?: number;
 }
@@ -53,7 +55,7 @@ export function chatHandler(deps: ChatDeps) {
       await deps.send(chatMessage(from, `✗ "${clip(body)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
       return;
     }
-    const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs });
+    const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs, notices: deps.notices });
     if (reply === undefined) return;
     deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
     await deps.send(chatMessage(from, reply, stanza.getChildText('thread') ?? undefined));

@@ -26,6 +26,8 @@ export interface ReconcileDeps {
   self: string;
   messageId(item: OutboxItem): string;
   log: Logger;
+  /** Stamps before this were written while the clock was clearly wrong (CLOCK_FLOOR): the search starts no earlier. */
+  floor?: number;
 }
 
 export function reconciler(deps: ReconcileDeps) {
@@ -56,7 +58,8 @@ export function reconciler(deps: ReconcileDeps) {
       const tried = pending.filter((i) => i.attempts > 0);
       if (!offered || tried.length === 0) return new Set();
       const byMessageId = new Map(tried.map((i) => [deps.messageId(i), i.id]));
-      const since = Math.min(...tried.map((i) => i.createdAt)) - CLOCK_MARGIN_MS;
+      // An entry written while the clock said 1970 reached the server after this agent was built.
+      const since = Math.max(Math.min(...tried.map((i) => i.createdAt)), deps.floor ?? -Infinity) - CLOCK_MARGIN_MS;
       stats.checked += tried.length;
       try {
         const { found, complete } = await deps.search.find(new Set(byMessageId.keys()), since);

@@ -22,6 +22,12 @@ export interface StatusSources {
   outbox: () => OutboxStats | undefined;
   delivered: () => number;
   guarantee: () => 'exactly-once' | 'at-least-once' | 'unknown';
+  /** Messages kept in memory because the disk refused them. */
+  held?: () => number;
+  /** What is wrong with the SD card and what to do (services/storage.ts); undefined when nothing. */
+  storage?: () => string | undefined;
+  /** What is wrong with the clock (services/clock-watch.ts); undefined when nothing. */
+  clockNotice?: () => string | undefined;
 }
 
 const guaranteeText = {
@@ -39,7 +45,9 @@ export function statusFields(src: StatusSources): StatusField[] {
   const faults = src.devices.list().filter((d) => d.fault).length;
   const uptime = Math.round((src.clock.mono() - src.startedAt()) / 1000);
   const o = src.outbox();
-  const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full` : 'store not open';
+  const held = src.held?.() ?? 0;
+  const inMemory = held > 0 ? ` · ${held} in memory (the disk refused them)` : '';
+  const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full${inMemory}` : `store not open${inMemory}`;
   const sm = src.session.sm;
   return [
     { var: 'version', label: 'Version', value: PRODUCT.version },
@@ -55,5 +63,7 @@ export function statusFields(src: StatusSources): StatusField[] {
     { var: 'delivery', label: 'Delivery guarantee', value: guaranteeText[src.guarantee()] },
     { var: 'stream', label: 'Stream management', value: sm.active ? `on · ${s.resumes} resumed · ${sm.stats.queue} unacked` : 'off' },
     { var: 'stanza-errors', label: 'Stanza errors sent', value: String(src.stanzaErrorsSent()) },
+    { var: 'storage', label: 'Storage', value: src.storage?.() ?? 'ok' },
+    { var: 'clock', label: 'Clock', value: src.clockNotice?.() ?? `ok (${new Date(src.clock.now()).toISOString()})` },
   ];
 }

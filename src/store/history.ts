@@ -115,6 +115,13 @@ export class History {
     return [...stored, ...pending].sort((a, b) => a.t - b.t).map((r) => ({ t: r.t, value: fromRow(r) }));
   }
 
+  /** Hands over the buffered readings (to a store opened again after its disk came back). */
+  drain(): (Reading & { device: string })[] {
+    const rows = this.buffer;
+    this.buffer = [];
+    return rows.map((r) => ({ device: r.device, t: r.t, value: fromRow(r) }));
+  }
+
   /** Deletes readings older than the retention period (at the pace retention.ts allows); returns how many. */
   prune(): number {
     const mono = this.opts.mono();
