@@ -183,6 +183,8 @@ export function courier(deps: {
         if (!h) break;
         const item = box().add({ to: h.to, body: h.body, kind: h.kind, createdAt: h.createdAt });
         held.splice(held.indexOf(h), 1);
+        // From here on it goes by its outbox id (the earlier attempts, under the memory id, were never acknowledged).
+        log.info('a message kept in memory is on disk now', { memoryId: `${heldIdPrefix()}${h.key}`, id: box().messageId(item) });
         if (h.createdAt < (deps.trust?.floor ?? -Infinity)) wrongClock.set(item.id, heldOffsets.get(h.key) ?? 0);
         heldOffsets.delete(h.key);
       }
@@ -304,9 +306,10 @@ export function courier(deps: {
         if (victim) held.splice(held.indexOf(victim), 1);
       }
       stats.held = held.length;
-      log.warn('kept in memory: the disk refused it; sent all the same, written to disk once it takes writes again', { kind, held: held.length });
+      const memoryId = `${heldIdPrefix()}${key}`;
+      log.warn('kept in memory: the disk refused it; sent all the same, written to disk once it takes writes again', { kind, held: held.length, id: memoryId });
       pump();
-      return `${heldIdPrefix()}${key}`;
+      return memoryId;
     },
     /** Write what the disk refused (for the storage guard's retry): throws while it still refuses. */
     persist(): void {
