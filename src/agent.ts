@@ -238,7 +238,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       trust: { trusted: () => watch.trusted(), offset: () => watch.offset(), floor: CLOCK_FLOOR },
       health: storage,
     });
-    // What the disk refused goes to it, in this order, once it takes writes again.
+    // What the disk refused goes to it, in this order, once it takes writes again (first: does the database itself write?).
+    storage.retry(() => this.store.probe());
     storage.retry(() => this.store.history.flush());
     storage.retry(() => this.courier.persist());
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: config.owners, enqueue: this.courier.enqueue, log: log.child('alarms') });

@@ -43,6 +43,8 @@ export interface Store {
   readonly path: string;
   readonly outbox: Outbox;
   readonly history: History;
+  /** One small synced write (the storage guard's check that the database, not just its disk, takes writes again); throws if it does not. */
+  probe(): void;
   close(): void;
 }
 
@@ -104,8 +106,10 @@ export function openStore(opts: StoreOptions): Store {
     store.history.prune();
     store.history.start();
     let closed = false;
+    const probe = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probed', ?)");
     return {
       ...store,
+      probe: () => void probe.run(now()),
       close(): void {
         if (closed) return;
         closed = true;
