@@ -271,6 +271,49 @@ export interface SoakFigures {
   recoveryMs: { serverGraceful: string; serverKilled: string; agentKilled: string; network: string; serial: string };
   sessions: { newSessions: number; resumed: number };
   rss: { startKiB: number; endKiB: number; vmRssStartKiB: number; vmRssEndKiB: number };
+  /** The Pi's own faults (bench/pi-faults.ts), where the machine allowed them. */
+  piFaults?: {
+    bootWithoutNetwork: number;
+    clockJumps: number;
+    clockJumpsLogged: number;
+    diskFull: number;
+    /** Of those, the times the agent had to write meanwhile and was refused. */
+    diskFullRefused?: number;
+    readOnly: number;
+    certRenewals: number;
+    renewalsNoticed: number;
+    recoveryMs: { bootWithoutNetwork: string; diskFull: string; readOnly: string };
+    skipped: string[];
+  };
+  /** One agent process from minute 5 to the end (soaks of 10 minutes or more). */
+  drift?: { fromMinute: number; toMinute: number; rssAnonKiB: { from: number; to: number; drift: number }; sdWriteBytes: number; sdWriteBytesPerHour: number; alarmsPerHour: number; quietWriteBytesPerHour?: number };
+}
+
+/** The Pi's own faults and the one-process figures, as lines of the soak section (empty when the run had none). */
+function piLines(r: SoakFigures): string[] {
+  const out: string[] = [];
+  const p = r.piFaults;
+  if (p) {
+    out.push(
+      '',
+      `The Pi's own faults in the same run: ${p.bootWithoutNetwork} starts with the network down (8 s), ${p.clockJumps} clock jumps by NTP (6 h forward, 2 h back, then right: ${p.clockJumpsLogged} jumps logged), ${p.diskFull} times the SD card full (5 s${p.diskFullRefused !== undefined ? `; ${p.diskFullRefused} of them refused a write of the agent's` : ''}), ${p.readOnly} times the card read-only (ext4 after an I/O error; then fsck and mounted again under the running agent), ${p.certRenewals} server certificate renewals (${p.renewalsNoticed} noticed on the next connection).${p.skipped.length ? ` Skipped on this machine: ${p.skipped.join('; ')}.` : ''}`,
+      '',
+      '| recovery | time |',
+      '| --- | --- |',
+      `| online after a start without network, from the network's return | ${p.recoveryMs.bootWithoutNetwork} |`,
+      `| the store writing again after the card had room again | ${p.recoveryMs.diskFull} |`,
+      `| the store writing again after the read-only card was mounted again | ${p.recoveryMs.readOnly} |`,
+    );
+  }
+  const d = r.drift;
+  if (d) {
+    const mib = (k: number): string => (k / 1024).toFixed(2);
+    out.push(
+      '',
+      `One agent process from minute ${d.fromMinute} to minute ${d.toMinute} (no agent kills after minute 5): RssAnon ${mib(d.rssAnonKiB.from)} → ${mib(d.rssAnonKiB.to)} MiB, **drift ${d.rssAnonKiB.drift >= 0 ? '+' : ''}${mib(d.rssAnonKiB.drift)} MiB** (goal: under 2 MiB). Written to the SD card (\`/proc/PID/io\` write_bytes, the block layer): ${(d.sdWriteBytes / 1_048_576).toFixed(1)} MiB, **${(d.sdWriteBytesPerHour / 1_048_576).toFixed(1)} MiB per hour** at ${d.alarmsPerHour.toLocaleString('en')} alarm messages an hour (the flapping tank; each one written, marked tried and deleted, fsynced), about ${d.alarmsPerHour > 0 ? Math.round(d.sdWriteBytesPerHour / d.alarmsPerHour / 1024) : '—'} KiB per alarm with the history and the rest.${d.quietWriteBytesPerHour !== undefined ? ` With nothing alarming (two quiet minutes at the end: readings, history and presence only): ${(d.quietWriteBytesPerHour / 1024).toFixed(0)} KiB per hour.` : ''}`,
+    );
+  }
+  return out;
 }
 
 /** Replace (or add) the soak section of BENCHMARKS.md. */
@@ -296,6 +339,7 @@ export function writeSoakSection(path: string, r: SoakFigures, pass: boolean): v
     `| serial cable back (to the board's HELLO) | ${r.recoveryMs.serial} |`,
     '',
     `Sessions: ${r.sessions.newSessions} new, ${r.sessions.resumed} resumed (XEP-0198). Agent memory (the last agent process): RssAnon ${(r.rss.startKiB / 1024).toFixed(1)} MiB at start → ${(r.rss.endKiB / 1024).toFixed(1)} MiB at the end (VmRSS ${(r.rss.vmRssStartKiB / 1024).toFixed(1)} → ${(r.rss.vmRssEndKiB / 1024).toFixed(1)} MiB).`,
+    ...piLines(r),
     '',
     'Recovery times include the agent\'s reconnect backoff (200 ms doubling to 2 s in this config, jittered). "Out of order" counts owner-side arrivals whose outbox sequence number is lower than the one before; while the owner itself is reconnecting after a server restart, the server hands over its stored messages and live ones as they come.',
     SOAK_END,

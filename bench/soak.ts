@@ -7,6 +7,10 @@
 // owner (on its own connection) counts what arrives by message id. Exit 1 on
 // any alarm lost or duplicated (the server archives messages, XEP-0313, so a
 // killed agent must not repeat itself either). Figures go to BENCHMARKS.md (the soak section) and bench/soak.json.
+// The Pi's own faults join in where this machine allows (bench/pi-faults.ts): NTP setting the agent's clock
+// (libfaketime), the SD card filling up and going read-only (an ext4 image; root), the server's certificate
+// renewed, and the agent booting without a network. A soak of 10 minutes or more kills the agent only in its
+// first 5 minutes, so memory drift and card writes are measured on one process from minute 5 to the end.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +28,7 @@ import { openStore } from '../src/store/db.js';
 import { Session } from '../src/xmpp/session.js';
 import { memoryOf, median, percentile, round } from './lib.js';
 import { writeSoakSection } from './report.js';
+import { clockControl, sdCard, siteCa, unitEnvironment, writeBytesOf } from './pi-faults.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const arg = (name: string): string | undefined => {
@@ -40,8 +45,9 @@ const t0 = Date.now();
 
 // ---- the world: server, proxy, cable, board ---------------------------------
 const dir = mkdtempSync(join(tmpdir(), 'xia-soak-'));
+const site = siteCa(dir, 'iot.test', join(dir, 'prosody'));
 const server = await startProsody({ dir: join(dir, 'prosody') });
-const ca = readFileSync(server.caFile, 'utf8');
+const ca = readFileSync(site.caFile, 'utf8');
 await server.register('gateway', 'gateway-secret');
 await server.register('alice', 'alice-secret');
 
@@ -109,6 +115,10 @@ await new Promise((r) => owner.once('online', r));
 writeFileSync(join(dir, 'password'), 'gateway-secret');
 chmodSync(join(dir, 'password'), 0o600);
 const state = join(dir, 'state');
+const card = sdCard(dir, state);
+const clock = clockControl(dir);
+if (!card) say('the SD card faults are skipped (they need root and loop devices)');
+if (!clock) say('the clock jumps are skipped (libfaketime is not installed: apt-get install faketime)');
 writeFileSync(
   join(dir, 'agent.yaml'),
   `xmpp:
@@ -117,7 +127,7 @@ writeFileSync(
   password_file: password
   service: xmpp://127.0.0.1:${proxyPort}
   tls:
-    ca_file: ${server.caFile}
+    ca_file: ${site.caFile}
   reconnect:
     initial_delay: 200ms
     max_delay: 2s
@@ -142,7 +152,8 @@ interface LogLine { msg: string; time: string; [k: string]: unknown }
 const lines: (LogLine & { at: number })[] = [];
 /** The agent as its own process; started again (same state dir) after each kill. */
 function startAgent(): ChildProcess {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // As the unit runs it: its runtime settings (deploy/systemd), and the clock the faults set.
+  const child = spawn(process.execPath, [join(ROOT, 'dist/cli.js'), 'run', '--config', join(dir, 'agent.yaml')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...unitEnvironment(join(ROOT, 'deploy/systemd/xmpp-iot-agent.service')), ...clock?.env } });
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -186,14 +197,97 @@ const flipper = setInterval(() => {
 
 // ---- faults on a schedule -------------------------------------------------------
 const recovery = { serverGraceful: [] as number[], serverKilled: [] as number[], agentKilled: [] as number[], network: [] as number[], serial: [] as number[] };
-const faults = ['server (SIGTERM)', 'serial', 'agent (SIGKILL)', 'network', 'server (SIGKILL)', 'serial', 'network'] as const;
+const pi = { bootWithoutNetwork: [] as number[], diskFull: [] as number[], diskFullTimes: 0, readOnly: [] as number[], clockJumps: 0, certRenewals: 0 };
+/** --drift-from M: where the one-process part begins (default minute 5, for soaks of 10 minutes or more). */
+const driftMinute = arg('drift-from') !== undefined ? Number(arg('drift-from')) : 5;
+const long = minutes >= 10 || arg('drift-from') !== undefined;
+/** From here on the agent is not killed: memory drift and card writes are one process's. */
+const driftFrom = long ? t0 + driftMinute * 60_000 : Infinity;
+const classic = ['server (SIGTERM)', 'serial', 'agent (SIGKILL)', 'network', 'server (SIGKILL)', 'serial', 'network'] as const;
+type Fault = (typeof classic)[number] | 'boot without network' | 'clock jump' | 'disk full' | 'card read-only' | 'certificate renewed';
+const piFaults: Fault[] = ['certificate renewed', ...(clock ? ['clock jump' as const] : []), ...(card ? ['disk full' as const] : [])];
+// Short soaks: the classic rotation first (the test suite's one-minute soak sees each of those), then the Pi's.
+// Long ones: the kills (and a boot without network) early, the rest mixed all along, the card broken once.
+const early: Fault[] = long ? ['server (SIGTERM)', 'agent (SIGKILL)', 'boot without network', 'network', 'serial', ...piFaults] : [...classic, 'boot without network', ...piFaults];
+const late: Fault[] = ['server (SIGKILL)', 'serial', 'network', ...(card ? ['card read-only' as const] : []), ...piFaults, 'server (SIGTERM)', 'network', 'serial'];
+let brokeCard = false;
 const endAt = t0 + minutes * 60_000;
-const stepMs = Math.max(6_000, Math.floor((minutes * 60_000 - 20_000) / 15));
+const stepMs = Math.max(6_000, Math.min(long ? 40_000 : Infinity, Math.floor((minutes * 60_000 - 20_000) / 15)));
 let n = 0;
+let m = 0;
+let drift: { at: number; pid: number; rss: ReturnType<typeof memoryOf>; writeBytes: number } | undefined;
+const measureDrift = (): void => {
+  if (drift || Date.now() < driftFrom) return;
+  drift = { at: Date.now(), pid: agent.pid!, rss: memoryOf(agent.pid!), writeBytes: writeBytesOf(agent.pid!) };
+  say(`minute ${driftMinute}: RssAnon ${(drift.rss.rssAnonKiB / 1024).toFixed(1)} MiB, ${(drift.writeBytes / 1024).toFixed(0)} KiB written so far`);
+};
+const waitStep = async (ms: number): Promise<void> => {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    measureDrift();
+    await sleep(Math.min(500, until - Date.now()));
+  }
+};
 while (Date.now() + stepMs < endAt) {
-  await sleep(stepMs - 2_500);
-  const fault = faults[n++ % faults.length]!;
-  if (fault.startsWith('server')) {
+  await waitStep(stepMs - 2_500);
+  let fault: Fault = Date.now() < driftFrom ? early[n++ % early.length]! : late[m++ % late.length]!;
+  if (fault === 'card read-only' && brokeCard) fault = 'network';
+  // Near the drift line a kill would leave a process too young to measure: something else instead.
+  if (long && (fault === 'agent (SIGKILL)' || fault === 'boot without network') && Date.now() > driftFrom - 90_000) fault = 'serial';
+  if (fault === 'boot without network') {
+    // A reboot with the Wi-Fi not up yet: the agent stops, the network is gone, the agent starts anyway.
+    say('restarting the agent with the network down for 8 s');
+    agent.kill('SIGTERM');
+    await new Promise((r) => agent.once('exit', r));
+    net1.cut(8_000);
+    const started = Date.now();
+    agent = startAgent();
+    agentStartedAt = started;
+    await sleep(8_000);
+    const back = Date.now();
+    const ms = await waitLog(/^online/, back);
+    pi.bootWithoutNetwork.push(ms);
+    say(`  started at once, online ${ms} ms after the network came back (${lines.filter((l) => l.at >= started && l.msg === 'reconnecting').length} attempts meanwhile)`);
+    await sleep(2000);
+    rssStart = memoryOf(agent.pid!);
+  } else if (fault === 'clock jump') {
+    say('NTP sets the agent\'s clock 6 h forward, then 2 h back, then right');
+    for (const offset of [6 * 3600, -2 * 3600, 0]) {
+      clock!.set(offset);
+      await sleep(3_000);
+    }
+    pi.clockJumps++;
+  } else if (fault === 'disk full') {
+    say('filling the SD card for 5 s');
+    const filledAt = Date.now();
+    const free = card!.fill();
+    await sleep(5_000);
+    free();
+    const back = Date.now();
+    pi.diskFullTimes++;
+    if (logged(/^state store: the disk is full/, filledAt)) {
+      const ms = await waitLog(/^state store: writes again/, back, 20_000);
+      pi.diskFull.push(ms);
+      say(`  the store writes again ${ms} ms after space came back`);
+      if (Number.isNaN(ms)) for (const l of lines.filter((x) => x.at >= filledAt && String(x.ns).includes('store'))) say(`  ${l.msg.slice(0, 200)}`);
+    } else {
+      say('  the agent needed no new space meanwhile');
+    }
+  } else if (fault === 'card read-only') {
+    brokeCard = true;
+    say('the SD card goes read-only (ext4 after an I/O error); 5 s later it is checked and mounted again');
+    const repair = card!.breakIt();
+    await sleep(5_000);
+    repair();
+    const back = Date.now();
+    const ms = await waitLog(/^state store: writes again/, back, 30_000);
+    pi.readOnly.push(ms);
+    say(`  the store writes again ${ms} ms after the card was mounted again`);
+  } else if (fault === 'certificate renewed') {
+    say('the server certificate is renewed (the next connection verifies the new one)');
+    site.renew();
+    pi.certRenewals++;
+  } else if (fault.startsWith('server')) {
     const hard = fault.includes('KILL');
     say(`restarting Prosody with ${hard ? 'SIGKILL' : 'SIGTERM'}`);
     await server.restart({ hard });
@@ -235,7 +329,10 @@ while (Date.now() + stepMs < endAt) {
     say(`  bridge back after ${ms} ms`);
   }
 }
-while (Date.now() < endAt) await sleep(200);
+while (Date.now() < endAt) {
+  measureDrift();
+  await sleep(200);
+}
 clearInterval(flipper);
 
 // ---- drain, count, report --------------------------------------------------------
@@ -246,6 +343,17 @@ const drainStart = Date.now();
 while (Date.now() - drainStart < 60_000 && new Set(received.map((r) => r.id)).size < loggedCount()) await sleep(100);
 await sleep(3_000); // room for the ones written but not logged, and a late duplicate
 const rssEnd = memoryOf(agent.pid!);
+const writesEnd = writeBytesOf(agent.pid!);
+const measuredTo = Date.now();
+// A long soak ends with two quiet minutes (no alarms; readings, history and presence go on): what the card takes from a gateway at rest.
+let quiet: { seconds: number; writeBytes: number } | undefined;
+if (long) {
+  say('two quiet minutes: what the card takes when nothing alarms');
+  const q0 = writeBytesOf(agent.pid!);
+  const at = Date.now();
+  await sleep(120_000);
+  quiet = { seconds: (Date.now() - at) / 1000, writeBytes: writeBytesOf(agent.pid!) - q0 };
+}
 const ids = received.map((r) => r.id);
 const distinct = new Set(ids).size;
 const duplicates = ids.length - distinct;
@@ -255,10 +363,15 @@ for (let i = 1; i < seq.length; i++) if (seq[i]! < seq[i - 1]!) reordered++;
 
 agent.kill('SIGTERM');
 await new Promise((r) => agent.once('exit', r));
+const renewalsSeen = lines.filter((l) => l.msg.startsWith('the server presents a new certificate')).length;
+const jumpsSeen = lines.filter((l) => l.msg.startsWith('the clock was set')).length;
 const store = openStore({ dir: state });
 const left = store.outbox.stats();
 store.close();
-const sent = writtenCount(join(state, 'agent.db')) - left.dropped;
+// Alarms the disk refused were sent from memory under ids of their own; those written to disk later went by their outbox id.
+const keptInMemory = new Set(lines.filter((l) => l.msg.startsWith('kept in memory')).map((l) => String(l.id)));
+for (const l of lines) if (l.msg === 'a message kept in memory is on disk now') keptInMemory.delete(String(l.memoryId));
+const sent = writtenCount(join(state, 'agent.db')) - left.dropped + keptInMemory.size;
 const resumes = lines.filter((l) => l.msg === 'online (stream resumed)').length;
 const sessions = lines.filter((l) => l.msg === 'online').length;
 const garbage = lines.filter((l) => /garbled|bad frame/i.test(l.msg)).length;
@@ -292,8 +405,32 @@ const results = {
   lastAgentMinutes: round((Date.now() - agentStartedAt) / 60_000, 1),
   rss: { startKiB: rssStart.rssAnonKiB, endKiB: rssEnd.rssAnonKiB, vmRssStartKiB: rssStart.vmRssKiB, vmRssEndKiB: rssEnd.vmRssKiB },
   garbage,
+  piFaults: {
+    bootWithoutNetwork: pi.bootWithoutNetwork.length,
+    clockJumps: pi.clockJumps,
+    clockJumpsLogged: jumpsSeen,
+    diskFull: pi.diskFullTimes,
+    diskFullRefused: pi.diskFull.length,
+    readOnly: pi.readOnly.length,
+    certRenewals: pi.certRenewals,
+    renewalsNoticed: renewalsSeen,
+    recoveryMs: { bootWithoutNetwork: figure(pi.bootWithoutNetwork), diskFull: figure(pi.diskFull), readOnly: figure(pi.readOnly) },
+    skipped: [...(clock ? [] : ['clock jumps (no libfaketime)']), ...(card ? [] : ['SD card full and read-only (not root)'])],
+  },
+  /** One agent process from minute 5 (--drift-from) to the end (long soaks only): the figures the frugality goals are about. */
+  drift: drift && drift.pid === agent.pid
+    ? {
+        fromMinute: round((drift.at - t0) / 60_000, 1),
+        toMinute: round((measuredTo - t0) / 60_000, 1),
+        rssAnonKiB: { from: drift.rss.rssAnonKiB, to: rssEnd.rssAnonKiB, drift: rssEnd.rssAnonKiB - drift.rss.rssAnonKiB },
+        sdWriteBytes: writesEnd - drift.writeBytes,
+        sdWriteBytesPerHour: Math.round((writesEnd - drift.writeBytes) / ((measuredTo - drift.at) / 3_600_000)),
+        alarmsPerHour: Math.round(lines.filter((l) => l.at >= drift!.at && l.at <= endAt && (l.msg === 'alarm' || l.msg === 'alarm cleared')).length / ((endAt - drift.at) / 3_600_000)),
+        quietWriteBytesPerHour: quiet ? Math.round(quiet.writeBytes / (quiet.seconds / 3600)) : undefined,
+      }
+    : undefined,
 };
-const pass = results.alarms.lost === 0 && results.alarms.duplicates === 0 && left.queued === 0 && sent > 0;
+const pass = results.alarms.lost === 0 && results.alarms.duplicates === 0 && left.queued === 0 && sent > 0 && !lines.some((l) => l.msg.includes('uncaught exception') || l.msg.includes('unhandled rejection'));
 if (report) {
   writeFileSync(join(ROOT, 'bench/soak.json'), JSON.stringify(results, null, 2) + '\n');
   writeSoakSection(join(ROOT, 'BENCHMARKS.md'), results, pass);
@@ -306,5 +443,6 @@ await sim.stop();
 await pty.stop();
 net1.srv.close();
 await server.stop();
+card?.close();
 if (!process.env.KEEP_SOAK && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
 process.exit(pass ? 0 : 1);

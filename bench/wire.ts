@@ -150,6 +150,7 @@ function virtualClock(start: number): Clock & { advance(to: number): void } {
   const clear = (t: TimerHandle | undefined): void => void timers.delete(t as unknown as number);
   return {
     now: () => now,
+    mono: () => now - start, // simulated time passes for durations too
     setTimeout: (fn, ms) => add(fn, ms),
     setInterval: (fn, ms) => add(fn, ms, Math.max(1, ms)),
     clearTimeout: clear,

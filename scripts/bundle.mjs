@@ -10,10 +10,25 @@
 // are resolved from node_modules at run time.
 
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
+
+// The build's time (src/runtime/build-time.ts): a wall clock before it is clearly wrong (a Pi without
+// a real-time clock). Reproducible: SOURCE_DATE_EPOCH, else the last commit's time, else now.
+function buildTime() {
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH);
+  if (Number.isFinite(epoch) && epoch > 0) return new Date(epoch * 1000).toISOString();
+  try {
+    const iso = execFileSync('git', ['log', '-1', '--format=%cI'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (iso) return new Date(iso).toISOString();
+  } catch {
+    // not a git checkout
+  }
+  return new Date().toISOString();
+}
 
 const result = await build({
   absWorkingDir: root,
@@ -33,6 +48,7 @@ const result = await build({
   // Some bundled CommonJS packages call require() for Node built-ins; ESM output has none, so give them one.
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   chunkNames: 'chunks/[name]-[hash]',
+  define: { __XIA_BUILD_TIME__: JSON.stringify(buildTime()) },
   metafile: true,
   logLevel: 'warning',
 });

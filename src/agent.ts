@@ -39,6 +39,9 @@ import { peopleChat } from './chat/people.js';
 import { peopleCommands } from './xep/people-commands.js';
 import { uploader } from './services/uploader.js';
 import { charts } from './services/charts.js';
+import { CLOCK_FLOOR } from './runtime/build-time.js';
+import { clockWatch, type ClockWatch } from './services/clock-watch.js';
+import { storageGuard, type StorageGuard } from './services/storage.js';
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -72,6 +75,11 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   private startedAt = 0;
   private opened?: Store;
   private readonly clock: Clock;
+  /** The wall clock of a Pi without a real-time clock: believable yet? */
+  readonly clockWatch: ClockWatch;
+  /** The SD card: full, read-only, or fine. */
+  readonly storage: StorageGuard;
+  private readonly openOwnStore: () => Store;
 
   constructor(opts: AgentOptions) {
     super();
@@ -83,18 +91,34 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // Nothing here touches the disk, the network or a device: start() acquires, in order, and a
     // failure half-way stops what had started (the store's exclusive lock included).
     const storeLog = log.child('store');
-    this.components.push({
+    const watch = (this.clockWatch = clockWatch({ clock, floor: CLOCK_FLOOR, log: log.child('clock') }));
+    const storage = (this.storage = storageGuard({
+      dir: config.store.stateDir,
+      clock,
+      log: storeLog,
+      waiting: () => {
+        const readings = this.opened?.history.stats().buffered ?? 0;
+        const held = this.courier.heldCount();
+        return [...(held ? [`${held} alarm message${held > 1 ? 's' : ''} (sent all the same)`] : []), ...(readings ? [`${readings} readings for the history`] : [])];
+      },
+      reopen: () => this.reopenStore(),
+    }));
+    this.openOwnStore = () =>
+      openStore({
+        dir: config.store.stateDir,
+        outboxMax: config.store.outbox.maxMessages,
+        historyRetentionMs: config.store.history.retentionMs,
+        historyFlushMs: config.store.history.flushIntervalMs,
+        now: () => clock.now(),
+        mono: () => clock.mono(),
+        trusted: () => watch.trusted(),
+        onError: (err) => storage.failed(err, 'the history'),
+      });
+    this.components.push(watch, storage, {
       // First: a locked or damaged database stops the agent here, before anything moves.
       name: 'state store',
       start: () => {
-        this.opened = openStore({
-          dir: config.store.stateDir,
-          outboxMax: config.store.outbox.maxMessages,
-          historyRetentionMs: config.store.history.retentionMs,
-          historyFlushMs: config.store.history.flushIntervalMs,
-          now: () => clock.now(),
-          onError: (err) => storeLog.error('store write failed', { error: err }),
-        });
+        this.opened = this.openOwnStore();
       },
       stop: () => {
         this.opened?.close();
@@ -105,7 +129,9 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
     // Before the drivers, so that their first readings are stored too.
-    this.components.push(recorder({ devices: this.devices, history: { record: (d, t, v) => this.store.history.record(d, t, v) }, clock, intervalMs: config.store.history.intervalMs, log: storeLog }));
+    const record = recorder({ devices: this.devices, history: { record: (d, t, v) => this.store.history.record(d, t, v) }, clock, intervalMs: config.store.history.intervalMs, log: storeLog, trust: watch });
+    watch.onTrusted(() => record.release());
+    this.components.push(record);
     const configured = new Set(config.devices.map((d) => d.id));
     const context = (name: string): DriverContext => ({
       report: (id, value, at) => this.devices.report(id, value, at),
@@ -216,7 +242,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // History and alarms as chart images, where the server offers HTTP File Upload (XEP-0363).
     const uploads = uploader({ request: (iq, ms) => this.session.request(iq, ms), domain: self.slice(self.indexOf('@') + 1), ca, session: this.session, log: log.child('upload') });
     const chartsOut = charts({ config: config.charts, devices: this.devices, ...past, historyIntervalMs: config.store.history.intervalMs, rules: config.alarms, owners: () => this.people.owners(), uploads, send, online: () => this.session.online, clock, log: log.child('charts') });
-    const deviceChat = chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past, charts: chartsOut });
+    const deviceChat = chatHandler({ devices: this.devices, clock, send, log: log.child('chat'), ...past, charts: chartsOut, notices: () => this.notices() });
     const peopleWords = peopleChat({ people: this.people, send, log: log.child('chat') });
     this.router.onMessage(async (s, role) => {
       if (!(await peopleWords(s, role))) await deviceChat(s, role);
@@ -231,14 +257,20 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
     // Alarms first: their listener must see a reading before the reporter does.
     const storeOf = (): Store => this.store;
-    this.delivery = reconciler({ request: (iq, ms) => this.session.request(iq, ms), search: archive, self, messageId: (i) => storeOf().outbox.messageId(i), log: log.child('outbox') });
+    this.delivery = reconciler({ request: (iq, ms) => this.session.request(iq, ms), search: archive, self, messageId: (i) => storeOf().outbox.messageId(i), log: log.child('outbox'), floor: CLOCK_FLOOR, now: () => clock.now() });
     this.courier = courier({
       store: { get outbox() { return storeOf().outbox; } },
       session: this.session,
       clock,
       log: log.child('outbox'),
       alreadyDelivered: (pending) => this.delivery.alreadyDelivered(pending),
+      trust: { trusted: () => watch.trusted(), offset: () => watch.offset(), floor: CLOCK_FLOOR },
+      health: storage,
     });
+    // What the disk refused goes to it, in this order, once it takes writes again (first: does the database itself write?).
+    storage.retry(() => this.store.probe());
+    storage.retry(() => this.store.history.flush());
+    storage.retry(() => this.courier.persist());
     const alarms = alerter({ devices: this.devices, rules: config.alarms, owners: () => this.people.owners(), enqueue: this.courier.enqueue, log: log.child('alarms'), onAlarm: (e) => { if (e.kind === 'raised') chartsOut.afterAlarm(e.device); } });
     // One show for presence and the LAN advert: dnd while an alarm is active, else health.
     const show = (now: number): Show => gatewayShow(this.devices, alarms.active(), now);
@@ -288,6 +320,26 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     return this.opened;
   }
 
+  /** What is wrong with the gateway itself (its clock, its SD card), one line each with what to do. */
+  notices(): string[] {
+    return [this.clockWatch.notice(), this.storage.notice()].filter((n): n is string => n !== undefined);
+  }
+
+  /** The disk writes again but the database handle does not (its filesystem was remounted): open the store again, keeping unflushed readings. */
+  private reopenStore(): void {
+    const old = this.opened;
+    this.opened = undefined;
+    const buffered = old?.history.drain() ?? [];
+    try {
+      old?.close();
+    } catch (err) {
+      this.log.debug('closing the old store', { error: err });
+    }
+    this.opened = this.openOwnStore();
+    for (const r of buffered) this.opened.history.record(r.device, r.t, r.value);
+    this.log.info('state store opened again', { readings: buffered.length });
+  }
+
   /** The counters of each driver that keeps them (a bridge's frames and drops), read-only. */
   driverStats(): { kind: string; stats: DriverStats }[] {
     return this.drivers.flatMap((d) => (d.stats ? [{ kind: d.kind, stats: d.stats() }] : []));
@@ -307,11 +359,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       delivered: () => this.courier.stats.delivered,
       guarantee: () => this.delivery.guarantee(),
       people: () => this.people.summary(),
+      held: () => this.courier.heldCount(),
+      storage: () => this.storage.notice(),
+      clockNotice: () => this.clockWatch.notice(),
     });
   }
 
   async start(): Promise<void> {
-    this.startedAt = this.clock.now();
+    this.startedAt = this.clock.mono();
     for (const c of this.components) {
       try {
         await c.start();

@@ -1,5 +1,5 @@
 // The archive search a restart relies on, against a scripted archive: pages
-// (XEP-0059), results only from our own archive, and its bound.
+// (XEP-0059) newest first, results only from our own archive, and its bound.
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
@@ -18,9 +18,11 @@ function archive(ids: string[], opts: { from?: string; innerFrom?: string; pageL
     request: async (iq) => {
       queries.push(iq);
       const q = iq.getChild('query', NS_MAM)!;
-      const after = q.getChild('set', NS_RSM)?.getChildText('after');
-      const start = after ? ids.indexOf(after) + 1 : 0;
-      const page = ids.slice(start, start + 3);
+      // Paged backwards: <before/> is the last page, <before>id</before> the one ending just before id.
+      const before = q.getChild('set', NS_RSM)?.getChildText('before');
+      const end = before ? ids.indexOf(before) : ids.length;
+      const start = Math.max(0, end - 3);
+      const page = ids.slice(start, end);
       for (const id of page) {
         search.handle(
           xml('message', { from: opts.from ?? SELF, to: `${SELF}/agent` },
@@ -28,8 +30,8 @@ function archive(ids: string[], opts: { from?: string; innerFrom?: string; pageL
               xml('forwarded', { xmlns: NS_FORWARD }, xml('message', { from: opts.innerFrom ?? `${SELF}/agent`, to: 'alice@iot.test', id }, xml('origin-id', { xmlns: 'urn:xmpp:sid:0', id }))))),
         );
       }
-      const complete = start + 3 >= ids.length;
-      return xml('iq', { type: 'result' }, xml('fin', { xmlns: NS_MAM, ...(complete ? { complete: 'true' } : {}) }, xml('set', { xmlns: NS_RSM }, xml('last', {}, page.at(-1) ?? ''))));
+      const complete = start === 0;
+      return xml('iq', { type: 'result' }, xml('fin', { xmlns: NS_MAM, ...(complete ? { complete: 'true' } : {}) }, xml('set', { xmlns: NS_RSM }, xml('first', {}, page[0] ?? ''), xml('last', {}, page.at(-1) ?? ''))));
     },
   });
   return { search, queries };
@@ -46,16 +48,17 @@ describe('archive search', () => {
     expect(a.queries).toHaveLength(4);
   });
 
-  it('stops paging once every id asked for is found', async () => {
+  it('starts from the newest and stops paging once every id asked for is found', async () => {
     const a = archive(ids(30));
-    const r = await a.search.find(new Set(['xia-t-1', 'xia-t-4']), 0);
+    const r = await a.search.find(new Set(['xia-t-30', 'xia-t-26']), 0);
     expect(r.found.size).toBe(2);
     expect(a.queries).toHaveLength(2);
+    expect(a.queries[0]!.getChild('query', NS_MAM)!.getChild('set', NS_RSM)!.getChild('before')!.text()).toBe('');
   });
 
   it('says it is incomplete when its page bound stops it', async () => {
     const a = archive(ids(30), { pageLimit: 2 });
-    const r = await a.search.find(new Set(['xia-t-30']), 0);
+    const r = await a.search.find(new Set(['xia-t-1']), 0);
     expect(r).toEqual({ found: new Set(), complete: false });
   });
 

@@ -16,8 +16,8 @@ import { advance, agentSide, binding, board, PATH, settle } from './helpers/seri
 const stops: (() => Promise<void>)[] = [];
 
 beforeEach(() => {
-  // The mock binding works on nextTick and setImmediate; only the clock's timers and Date are fake.
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  // The mock binding works on nextTick and setImmediate; only the clock's timers, Date and the monotonic clock are fake.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date', 'performance'] });
 });
 
 afterEach(async () => {

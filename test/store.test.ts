@@ -197,7 +197,8 @@ describe('history', () => {
     let now = 100 * DAY;
     const clock = (): number => now;
     const dir = tempDir();
-    const s = open(dir, { now: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 3_600_000 });
+    // Days pass for real here: the monotonic clock (the prune's pace and cadence) moves with the wall clock.
+    const s = open(dir, { now: clock, mono: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 3_600_000 });
     for (const age of [8, 6, 1, 0]) s.history.record('temp', now - age * DAY, age);
     s.history.flush();
     s.history.record('temp', now - 9 * DAY, 9); // old and still buffered
@@ -210,12 +211,12 @@ describe('history', () => {
     s.close();
 
     now += 4.5 * DAY;
-    const t = open(dir, { now: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 3_600_000 });
+    const t = open(dir, { now: clock, mono: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 3_600_000 });
     expect(t.history.query('temp', 0, now).map((r) => r.value)).toEqual([0]);
     expect(t.history.stats()).toMatchObject({ rows: 1, pruned: 1 });
     t.close();
 
-    const u = open(dir, { now: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 20 });
+    const u = open(dir, { now: clock, mono: clock, historyRetentionMs: 7 * DAY, historyFlushMs: 20 });
     now += 2 * DAY; // the last reading is now too old; the timer prunes once an hour has passed
     await until(() => u.history.stats().pruned > 0, 'the flush timer to prune', { got: () => u.history.stats() });
     expect(u.history.query('temp', 0, now)).toEqual([]);

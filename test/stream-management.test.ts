@@ -9,7 +9,7 @@ import { createLogger, createSink } from '../src/runtime/log.js';
 import { BUSY_MS, NS_SM, seqDelta, StreamManagement } from '../src/xmpp/stream-management.js';
 import { locationService } from '../src/xmpp/reconnect.js';
 
-function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number; now: () => number }> = {}) {
+function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeoutMs: number; now: () => number; mono: () => number }> = {}) {
   const written: Element[] = [];
   /** Writes that throw (after the stanza was counted, as a socket that died under us does). */
   let failWrites: (el: Element) => boolean = () => false;
@@ -29,6 +29,7 @@ function harness(o: Partial<{ maxQueue: number; requestEvery: number; ackTimeout
     ackTimeoutMs: o.ackTimeoutMs ?? 5_000,
     maxQueue: o.maxQueue ?? 500,
     now: o.now,
+    mono: o.mono,
   });
   const server = (el: Element): void => sm.inboundElement(el);
   const enable = async (attrs: Record<string, string> = {}): Promise<void> => {
@@ -171,7 +172,8 @@ describe('stream management rules', () => {
 
   it('gives up resuming once the server’s resumption time has passed', async () => {
     let now = 1_000_000;
-    const h = harness({ now: () => now });
+    // The resumption window is a duration: the monotonic clock measures it.
+    const h = harness({ mono: () => now });
     await h.enable({ max: '60' });
     h.sm.disconnected();
     now += 59_000;

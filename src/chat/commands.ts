@@ -18,6 +18,8 @@ export interface ChatContext {
   history?: HistoryReader;
   /** How far back the history goes; longer windows are cut to it. */
   historyRetentionMs?: number;
+  /** What is wrong with the gateway itself (a full or read-only card, a clock not set), one line each, for `status`. */
+  notices?: () => readonly string[];
 }
 
 /** Buckets of a history sparkline: one per hour of the default day. */
@@ -50,16 +52,16 @@ function noDevice(devices: Devices, id: string): string {
   return hint ? `No device "${clip(id)}". Did you mean ${hint}?` : `No device "${clip(id)}". Devices: ${devices.ids().join(', ')}`;
 }
 
-function statusText(devices: Devices, now: number): string {
-  return devices
+function statusText(devices: Devices, notices: readonly string[]): string {
+  const lines = devices
     .list()
     .map((s) => {
-      const h = devices.health(s.info.id, now);
+      const h = devices.health(s.info.id);
       if (h === 'fault') return `${s.info.name}: fault — ${s.fault}`;
       const line = formatState(s);
-      return h === 'stale' && s.at !== undefined ? `${line} (stale, ${ago(now - s.at)})` : line;
-    })
-    .join('\n');
+      return h === 'stale' ? `${line} (stale, ${ago(devices.age(s.info.id) ?? 0)})` : line;
+    });
+  return [...lines, ...notices.map((n) => `⚠ ${n}`)].join('\n');
 }
 
 export async function execute(cmd: Command, ctx: ChatContext): Promise<string | undefined> {
@@ -71,7 +73,7 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
     case 'help':
       return helpText(devices, role, { history: ctx.history !== undefined });
     case 'status':
-      return statusText(devices, now);
+      return statusText(devices, ctx.notices?.() ?? []);
     case 'usage':
       return cmd.text;
     case 'unknown':
@@ -93,7 +95,7 @@ export async function execute(cmd: Command, ctx: ChatContext): Promise<string | 
       if (!s) return noDevice(devices, cmd.id);
       if (s.fault) return `${s.info.name}: fault — ${s.fault}`;
       if (s.value === undefined || s.at === undefined) return `${s.info.name}: no reading yet`;
-      return `${formatState(s)} · ${ago(now - s.at)}`;
+      return `${formatState(s)} · ${ago(devices.age(s.info.id) ?? 0)}`;
     }
     case 'set': {
       const s = devices.get(cmd.id);

@@ -23,6 +23,8 @@ export interface ChatDeps {
   log: Logger;
   /** Stored readings for "history <device>"; without it the command says none are kept. */
   history?: HistoryReader;
+  /** The gateway's own troubles, shown under `status` (see ChatContext.notices). */
+  notices?: () => readonly string[];
   /** The store's retention; longer windows are cut to it (and the reply says so). */
   historyRetentionMs?: number;
   /** History answered with a chart image as well (services/charts.ts); without it, text only. */
@@ -42,9 +44,10 @@ export function chatHandler(deps: ChatDeps) {
     if (role === 'stranger') {
       const bare = bareOf(from);
       const last = refused.get(bare);
-      if (last !== undefined && now - last < REFUSAL_INTERVAL_MS) return;
+      const mono = deps.clock.mono();
+      if (last !== undefined && mono - last < REFUSAL_INTERVAL_MS) return;
       if (refused.size > 1000) refused.clear();
-      refused.set(bare, now);
+      refused.set(bare, mono);
       deps.log.info('refused chat from a stranger', { from: bare });
     }
     const cmd = parse(body, deps.devices.ids());
@@ -55,7 +58,7 @@ export function chatHandler(deps: ChatDeps) {
       await deps.send(chatMessage(from, `✗ "${clip(body)}" waited ${minutes} min on the server while the gateway was offline; not applied. Send it again if you still want it.`));
       return;
     }
-    const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs });
+    const reply = await execute(cmd, { devices: deps.devices, role, now, history: deps.history, historyRetentionMs: deps.historyRetentionMs, notices: deps.notices });
     if (reply === undefined) return;
     deps.log.debug('chat', () => ({ from: bareOf(from), command: body.slice(0, 80) }));
     const thread = stanza.getChildText('thread') ?? undefined;

@@ -30,7 +30,10 @@ export interface Actuator {
 export interface DeviceState {
   readonly info: DeviceInfo;
   value?: Value;
+  /** When the value was read, by the wall clock (stamps: readouts, history). */
   at?: number;
+  /** When the value arrived, on the monotonic clock (ages and staleness: a clock set by NTP does not move it). */
+  seen?: number;
   fault?: string;
 }
 
@@ -135,6 +138,8 @@ export class Devices {
     }
     s.value = value;
     s.at = at;
+    // Taken `now − at` before it arrived (a driver may say so): its age counts from then, on the monotonic clock.
+    s.seen = this.deps.clock.mono() - Math.max(0, this.deps.clock.now() - at);
     s.fault = undefined;
     this.readings++;
     this.emit({ id, cause: 'reading', value });
@@ -148,11 +153,18 @@ export class Devices {
     this.emit({ id, cause: 'fault' });
   }
 
-  health(id: string, now = this.deps.clock.now()): Health {
+  /** `mono`: the moment asked about, on the clock's monotonic scale (default: now). */
+  health(id: string, mono = this.deps.clock.mono()): Health {
     const s = this.require(id);
     if (s.fault) return 'fault';
-    if (s.at === undefined) return 'waiting';
-    return now - s.at > s.info.staleAfterMs ? 'stale' : 'ok';
+    if (s.seen === undefined) return 'waiting';
+    return mono - s.seen > s.info.staleAfterMs ? 'stale' : 'ok';
+  }
+
+  /** How long ago the last value arrived (ms, monotonic), or undefined before the first. */
+  age(id: string, mono = this.deps.clock.mono()): number | undefined {
+    const s = this.states.get(id);
+    return s?.seen === undefined ? undefined : Math.max(0, mono - s.seen);
   }
 
   /**
@@ -172,6 +184,7 @@ export class Devices {
     }
     s.value = result;
     s.at = this.deps.clock.now();
+    s.seen = this.deps.clock.mono();
     s.fault = undefined;
     this.emit({ id, cause: 'command', value: result });
     return result;

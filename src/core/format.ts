@@ -24,11 +24,11 @@ export function summary(devices: Devices): string {
   return devices.list().map(formatState).join(' · ');
 }
 
-/** Health alone: xa when a device is faulty, away when a reading is stale. */
-export function healthShow(devices: Devices, now: number): Show {
+/** Health alone: xa when a device is faulty, away when a reading is stale. `mono`: the moment, on the monotonic clock. */
+export function healthShow(devices: Devices, mono: number): Show {
   let show: Show;
   for (const id of devices.ids()) {
-    const h = devices.health(id, now);
+    const h = devices.health(id, mono);
     if (h === 'fault') return 'xa';
     if (h === 'stale') show = 'away';
   }
@@ -39,8 +39,8 @@ export function healthShow(devices: Devices, now: number): Show {
  * The gateway's show, wherever it is shown (presence, the LAN advert): dnd
  * while any alarm is active, otherwise its health.
  */
-export function gatewayShow(devices: Devices, activeAlarms: readonly string[], now: number): Show {
-  return activeAlarms.length > 0 ? 'dnd' : healthShow(devices, now);
+export function gatewayShow(devices: Devices, activeAlarms: readonly string[], mono: number): Show {
+  return activeAlarms.length > 0 ? 'dnd' : healthShow(devices, mono);
 }
 
 export function ago(ms: number): string {

@@ -21,8 +21,8 @@ export interface Field {
   stale: boolean;
 }
 
-/** Fields for the named nodes and/or field names (all when both are empty); unknown names are item-not-found. */
-export function readout(devices: Devices, filter: { nodes?: string[]; fields?: string[] } = {}, now?: number): Field[] {
+/** Fields for the named nodes and/or field names (all when both are empty); unknown names are item-not-found. `mono`: staleness is judged at this moment (monotonic clock). */
+export function readout(devices: Devices, filter: { nodes?: string[]; fields?: string[] } = {}, mono?: number): Field[] {
   const nodes = filter.nodes?.filter(Boolean) ?? [];
   const names = filter.fields?.filter(Boolean) ?? [];
   for (const id of [...nodes, ...names]) {
@@ -42,6 +42,6 @@ export function readout(devices: Devices, filter: { nodes?: string[]; fields?: s
       writable: s.info.writable,
       error: s.fault,
       missing: s.value === undefined,
-      stale: devices.health(s.info.id, now) === 'stale',
+      stale: devices.health(s.info.id, mono) === 'stale',
     }));
 }

@@ -1,10 +1,13 @@
 // When presence is worth sending: a change beyond a device's deadband, never
-// faster than min_interval, at least every heartbeat. Pure: time comes in as `now`.
+// faster than min_interval, at least every heartbeat. Pure: time comes in as
+// `now`, on the monotonic clock (Clock.mono), so setting the wall clock neither
+// holds presence back nor lets everything due fire at once.
 
 import type { DeviceInfo, Devices, Value } from './devices.js';
 import { formatValue, type Show } from './format.js';
 
 export interface Sent {
+  /** When it was sent, on the monotonic clock. */
   at: number;
   show: Show;
   values: ReadonlyMap<string, Value | undefined>;

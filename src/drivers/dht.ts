@@ -36,7 +36,7 @@ function loadLib(): Promise<DhtLib> {
 }
 
 function readPin(l: DhtLib, model: 11 | 22, pin: number): Promise<{ temperature: number; humidity: number }> {
-  const now = Date.now();
+  const now = performance.now(); // monotonic: a clock set backwards must not pin the cached value for hours
   const cached = shared.get(pin);
   if (cached && now - cached.at < 1500) return cached.value; // the other reading of the same sensor
   const value = new Promise<{ temperature: number; humidity: number }>((resolve, reject) => {

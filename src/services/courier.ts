@@ -4,6 +4,13 @@
 // ping round trip on servers without it). A lost stream leaves the rows in
 // place and the next session sends them again, oldest first, with the same
 // id and an XEP-0203 stamp of when they were written.
+//
+// When the disk refuses the write (a full or read-only SD card), the message
+// is kept in memory instead, sent all the same, and written to the outbox
+// once the disk takes writes again (services/storage.ts retries it). A
+// message written while the wall clock was clearly wrong (a Pi that booted in
+// 1970) is stamped with the time it really had once the clock is set, or not
+// stamped at all, never with 1970.
 
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
@@ -34,7 +41,37 @@ export interface CourierStats {
   retried: number;
   /** Items the server's archive already held after a restart: marked delivered, not sent again. */
   alreadyDelivered: number;
+  /** Messages the disk refused, kept in memory (sent from there, written once the disk takes them). */
+  held: number;
 }
+
+/** What the courier asks of the clock watch (services/clock-watch.ts). */
+export interface StampTrust {
+  trusted(): boolean;
+  /** Wall minus monotonic time now. */
+  offset(): number;
+  /** Stamps before this are clearly wrong (CLOCK_FLOOR). */
+  readonly floor: number;
+}
+
+/** What the courier tells the storage guard (services/storage.ts). */
+export interface StoreHealth {
+  readonly ok: boolean;
+  failed(err: unknown, what: string): void;
+}
+
+/** A message the disk refused. */
+interface Held {
+  key: string;
+  to: string;
+  body: string;
+  kind: OutboxKind;
+  createdAt: number;
+  attempts: number;
+}
+
+/** At most this many messages wait in memory; past it the oldest informational ones go first, as in the outbox. */
+const MAX_HELD = 1000;
 
 export function courier(deps: {
   /** Where the outbox lives; read when needed, so the courier can be built before the store is opened. */
@@ -48,21 +85,46 @@ export function courier(deps: {
    * (reconcile.ts, via its message archive). Nothing is sent until it answers.
    */
   alreadyDelivered?: (pending: readonly OutboxItem[]) => Promise<Set<number>>;
+  /** Whether the clock can be believed, for the XEP-0203 stamps of messages written while it could not. */
+  trust?: StampTrust;
+  /** Told of every failed write; while it says the disk is not ok, new messages are held in memory. */
+  health?: StoreHealth;
 }) {
   const { session, log, clock } = deps;
   const box = (): Outbox => deps.store.outbox;
   const now = (): number => clock.now();
   const window = deps.window ?? 20;
-  const stats: CourierStats = { sent: 0, delivered: 0, retried: 0, alreadyDelivered: 0 };
-  /** Ids sent in this process and not yet acknowledged or failed. */
-  const inFlight = new Set<number>();
+  const stats: CourierStats = { sent: 0, delivered: 0, retried: 0, alreadyDelivered: 0, held: 0 };
+  /** Ids sent in this process and not yet acknowledged or failed (outbox ids, or a held message's key). */
+  const inFlight = new Set<number | string>();
+  /** Messages the disk refused, oldest first. */
+  const held: Held[] = [];
+  /** Held messages raised while the clock was clearly wrong, with the clock's offset then. */
+  const heldOffsets = new Map<string, number>();
+  let heldSeq = 0;
+  /** Delivered, but the disk refused to delete them: never sent again, deleted once it takes writes. */
+  const undeleted = new Set<number>();
+  /** Outbox ids written while the clock was clearly wrong, with the clock's offset then (for their real time). */
+  const wrongClock = new Map<number, number>();
+  const storeFailed = (err: unknown, what: string): void => {
+    if (deps.health) deps.health.failed(err, what);
+    else log.error(`could not write ${what} to the state store`, { error: err });
+  };
   let running = false;
   /** Asking the server what it already has: nothing goes out meanwhile, so the order stays. */
   let holding = false;
   let timer: TimerHandle | undefined;
 
-  const stanzaOf = (item: OutboxItem): Element => {
-    const id = box().messageId(item);
+  /** When it was really written: its stamp, moved by the clock's jump since if the clock was wrong then; undefined if not known. */
+  const stampOf = (id: number | undefined, createdAt: number, offsetThen?: number): number | undefined => {
+    const trust = deps.trust;
+    if (!trust || createdAt >= trust.floor) return createdAt;
+    const then = offsetThen ?? (id !== undefined ? wrongClock.get(id) : undefined);
+    if (then === undefined || !trust.trusted()) return undefined;
+    return createdAt + (trust.offset() - then);
+  };
+
+  const stanzaOf = (item: Pick<OutboxItem, 'to' | 'body' | 'attempts' | 'createdAt'>, id: string, stamp: number | undefined): Element => {
     const m = xml(
       'message',
       { type: 'chat', to: item.to, id },
@@ -72,29 +134,118 @@ export function courier(deps: {
       xml('store', { xmlns: 'urn:xmpp:hints' }),
     );
     // Stamped when it waited: written before this session came online, tried before, or simply late.
-    const waited = item.attempts > 0 || item.createdAt < (session.stats.onlineSince ?? Infinity) || now() - item.createdAt > LATE_MS;
-    return waited ? withDelay(m, item.createdAt, session.jid) : m;
+    // Not stamped when the time it was written is not known (the clock was wrong then and this process did not see it set).
+    if (stamp === undefined) return m;
+    const waited = item.attempts > 0 || stamp < (session.stats.onlineSince ?? Infinity) || now() - stamp > LATE_MS;
+    return waited ? withDelay(m, stamp, session.jid) : m;
   };
 
   const pump = (): void => {
     clock.clearTimeout(timer);
     timer = undefined;
     if (!running || holding || !session.online) return;
-    const hold = (session.slowedUntil ?? 0) - now();
+    const hold = (session.slowedUntil ?? 0) - clock.mono();
     if (hold > 0) {
       timer = clock.setTimeout(pump, hold);
       return;
     }
-    const room = window - inFlight.size;
+    if (held.length > 0 && (deps.health?.ok ?? true)) persistHeld(false);
+    let room = window - inFlight.size;
     if (room <= 0) return;
-    const next = box().pending(window + inFlight.size).filter((i) => !inFlight.has(i.id)).slice(0, room);
+    let next: OutboxItem[] = [];
+    try {
+      next = box().pending(window + inFlight.size + undeleted.size).filter((i) => !inFlight.has(i.id) && !undeleted.has(i.id)).slice(0, room);
+    } catch (err) {
+      storeFailed(err, 'the outbox (reading it)');
+    }
     for (const item of next) send(item);
+    room -= next.length;
+    for (const h of held) {
+      if (room <= 0) break;
+      if (inFlight.has(h.key)) continue;
+      sendHeld(h);
+      room--;
+    }
+  };
+
+  /**
+   * Writes the held messages (not in flight) to the outbox, oldest first, and deletes what was delivered
+   * while the disk refused it. Throws if the disk still refuses (rethrow: the storage guard retries).
+   */
+  const persistHeld = (rethrow: boolean): void => {
+    try {
+      for (const id of [...undeleted]) {
+        box().delivered(id);
+        undeleted.delete(id);
+      }
+      while (held.length > 0) {
+        const h = held.find((x) => !inFlight.has(x.key));
+        if (!h) break;
+        const item = box().add({ to: h.to, body: h.body, kind: h.kind, createdAt: h.createdAt });
+        held.splice(held.indexOf(h), 1);
+        // From here on it goes by its outbox id (the earlier attempts, under the memory id, were never acknowledged).
+        log.info('a message kept in memory is on disk now', { memoryId: `${heldIdPrefix()}${h.key}`, id: box().messageId(item) });
+        if (h.createdAt < (deps.trust?.floor ?? -Infinity)) wrongClock.set(item.id, heldOffsets.get(h.key) ?? 0);
+        heldOffsets.delete(h.key);
+      }
+      stats.held = held.length;
+    } catch (err) {
+      if (rethrow) throw err;
+    }
+  };
+  const sendHeld = (h: Held): void => {
+    const id = `${heldIdPrefix()}${h.key}`;
+    const stanza = stanzaOf(h, id, stampOf(undefined, h.createdAt, heldOffsets.get(h.key)));
+    inFlight.add(h.key);
+    h.attempts++;
+    stats.sent++;
+    let settled = false;
+    const receipt: Receipt = {
+      onAck: () => {
+        if (settled) return;
+        settled = true;
+        inFlight.delete(h.key);
+        const i = held.indexOf(h);
+        if (i >= 0) held.splice(i, 1);
+        heldOffsets.delete(h.key);
+        stats.held = held.length;
+        stats.delivered++;
+        log.debug('delivered from memory', { key: h.key, kind: h.kind });
+        pump();
+      },
+      onFail: () => {
+        if (settled) return;
+        settled = true;
+        inFlight.delete(h.key);
+        stats.retried++;
+      },
+    };
+    session.send(stanza, receipt).catch((err: unknown) => log.debug('not sent now; kept in memory for the next session', { key: h.key, error: err }));
+  };
+
+  /** Held messages' ids: the store's token (kept in memory) and the moment this process started, so they never collide with outbox ids. */
+  let prefix: string | undefined;
+  const heldIdPrefix = (): string => {
+    if (prefix) return prefix;
+    let token = 'nostore';
+    try {
+      token = box().token;
+    } catch {
+      // the store is not open: the prefix still differs from every outbox id
+    }
+    prefix = `xia-${token}-m${Math.floor(now()).toString(36)}-`;
+    return prefix;
   };
 
   const send = (item: OutboxItem): void => {
-    const stanza = stanzaOf(item);
+    const stanza = stanzaOf(item, box().messageId(item), stampOf(item.id, item.createdAt));
     inFlight.add(item.id);
-    box().attempted(item.id);
+    try {
+      box().attempted(item.id);
+    } catch (err) {
+      // Only the count of attempts is lost (it decides the XEP-0203 stamp and the archive lookup): send it anyway.
+      storeFailed(err, 'the outbox (an attempt)');
+    }
     stats.sent++;
     let settled = false;
     const receipt: Receipt = {
@@ -102,7 +253,14 @@ export function courier(deps: {
         if (settled) return;
         settled = true;
         inFlight.delete(item.id);
-        box().delivered(item.id);
+        try {
+          box().delivered(item.id);
+        } catch (err) {
+          // Delivered all the same: it must never go again, so remember it until the disk takes the delete.
+          undeleted.add(item.id);
+          storeFailed(err, 'the outbox (a delivery)');
+        }
+        wrongClock.delete(item.id);
         stats.delivered++;
         log.debug('delivered', { id: item.id, kind: item.kind });
         pump();
@@ -124,28 +282,58 @@ export function courier(deps: {
     stats,
     /** Queue a message durably (on disk when this returns) and send it as soon as the session allows; returns its message id. */
     enqueue(to: string, body: string, kind: OutboxKind): string | undefined {
+      const createdAt = now();
+      const wrong = deps.trust && createdAt < deps.trust.floor ? deps.trust.offset() : undefined;
       let id: string;
-      try {
-        id = box().messageId(box().add({ to, body, kind }));
-      } catch (err) {
-        // The store failed (disk full, card gone): say so loudly, and still try to send it once.
-        log.error('could not store a message; sending it without durability', { error: err, kind });
-        if (session.online) session.send(xml('message', { type: 'chat', to }, xml('body', {}, body))).catch(() => {});
-        return undefined;
+      // While the disk refuses writes, newer messages wait behind the held ones (in memory), keeping the order.
+      if (held.length === 0 || (deps.health?.ok ?? true)) {
+        try {
+          const item = box().add({ to, body, kind });
+          if (wrong !== undefined) wrongClock.set(item.id, wrong);
+          id = box().messageId(item);
+          pump();
+          return id;
+        } catch (err) {
+          // The store failed (disk full, read-only card): keep it in memory, send it anyway, write it later.
+          storeFailed(err, kind === 'alarm' ? 'an alarm' : 'a message');
+        }
       }
+      const key = (heldSeq++).toString(36);
+      held.push({ key, to, body, kind, createdAt, attempts: 0 });
+      if (wrong !== undefined) heldOffsets.set(key, wrong);
+      if (held.length > MAX_HELD) {
+        const victim = held.find((h) => h.kind === 'info' && !inFlight.has(h.key)) ?? held.find((h) => !inFlight.has(h.key));
+        if (victim) held.splice(held.indexOf(victim), 1);
+      }
+      stats.held = held.length;
+      const memoryId = `${heldIdPrefix()}${key}`;
+      log.warn('kept in memory: the disk refused it; sent all the same, written to disk once it takes writes again', { kind, held: held.length, id: memoryId });
       pump();
-      return id;
+      return memoryId;
     },
+    /** Write what the disk refused (for the storage guard's retry): throws while it still refuses. */
+    persist(): void {
+      persistHeld(true);
+    },
+    /** Messages waiting in memory because the disk refused them. */
+    heldCount: (): number => held.length,
     start(): void {
       running = true;
       session.on('online', (_jid, resumed) => {
         // A resumed stream settles its own stanzas (XEP-0198); a new one may follow a crash or a lost stream.
         if (resumed || !deps.alreadyDelivered) return pump();
         holding = true;
-        deps
-          .alreadyDelivered(box().pending(MAX_RECONCILED))
+        Promise.resolve()
+          .then(() => deps.alreadyDelivered!(box().pending(MAX_RECONCILED)))
           .then((ids) => {
-            for (const id of ids) box().delivered(id);
+            for (const id of ids) {
+              try {
+                box().delivered(id);
+              } catch (err) {
+                undeleted.add(id);
+                storeFailed(err, 'the outbox (a delivery)');
+              }
+            }
             stats.alreadyDelivered += ids.size;
           })
           .catch((err: unknown) => log.warn('could not reconcile the outbox with the server', { error: err }))

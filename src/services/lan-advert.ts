@@ -41,7 +41,7 @@ export function lanAdvertising(deps: {
 
   const publish = (): void => {
     timer = undefined;
-    last = clock.now();
+    last = clock.mono();
     advert?.update({ status: advertStatus(deps.show(last)), msg: deps.readings ? summary(deps.devices) : '' });
   };
 
@@ -52,7 +52,7 @@ export function lanAdvertising(deps: {
       advert = advertise({ user: deps.user, host: hostname().split('.')[0] || deps.user, jid: deps.jid, caps: deps.caps(), log: deps.log });
       publish();
       unsubscribe = deps.devices.onChange(() => {
-        timer ??= clock.setTimeout(publish, Math.max(0, last + deps.minIntervalMs - clock.now()));
+        timer ??= clock.setTimeout(publish, Math.max(0, last + deps.minIntervalMs - clock.mono()));
       });
     },
     async stop(): Promise<void> {

@@ -17,7 +17,7 @@ export interface PresenceSink {
   send(stanza: Element): Promise<void>;
   on(event: 'online', fn: (jid: string, resumed: boolean) => void): unknown;
   on(event: 'offline', fn: () => void): unknown;
-  /** The server asked us to hold back until then (ms since epoch; 0 = not). */
+  /** The server asked us to hold back until then (on the clock's monotonic scale; 0 = not). */
   readonly slowedUntil?: number;
 }
 
@@ -35,8 +35,8 @@ export function reporter(deps: {
   clock: Clock;
   policy: Policy;
   log: Logger;
-  /** The gateway's show at a time (gatewayShow: health and alarms); the LAN advert is handed the same. */
-  show: (now: number) => Show;
+  /** The gateway's show at a moment on the monotonic clock (gatewayShow: health and alarms); the LAN advert is handed the same. */
+  show: (mono: number) => Show;
 }): Reporter {
   const { devices, session, clock, policy, log, show: showAt } = deps;
   const stats = { presencesSent: 0, heldBack: 0 };
@@ -56,7 +56,7 @@ export function reporter(deps: {
   const nextStale = (now: number): number => {
     let next = Infinity;
     for (const s of devices.list()) {
-      const due = s.at !== undefined ? s.at + s.info.staleAfterMs + 1 : Infinity;
+      const due = s.seen !== undefined ? s.seen + s.info.staleAfterMs + 1 : Infinity;
       if (due > now && due < next) next = due;
     }
     return next;
@@ -66,7 +66,8 @@ export function reporter(deps: {
     clock.clearTimeout(timer);
     timer = undefined;
     if (!running || !session.online) return;
-    const now = clock.now();
+    // Every time here is monotonic: NTP setting the clock must neither freeze presence nor release it all at once.
+    const now = clock.mono();
     // The server said wait: presence is optional traffic, so it waits (an owner's command still gets its answer).
     const holdMs = (session.slowedUntil ?? 0) - now;
     if (holdMs > 0 && !urgent) {

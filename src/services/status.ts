@@ -11,6 +11,7 @@ import type { OutboxStats } from '../store/outbox.js';
 
 export interface StatusSources {
   clock: Clock;
+  /** When the agent started, on the clock's monotonic scale. */
   startedAt: () => number;
   session: Pick<Session, 'state' | 'stats' | 'sm'> & { endpoints?: Pick<Session['endpoints'], 'rank'> };
   devices: Devices;
@@ -23,6 +24,12 @@ export interface StatusSources {
   guarantee: () => 'exactly-once' | 'at-least-once' | 'unknown';
   /** Who may use the gateway and where each comes from (agent.yaml, claimed, invited). */
   people?: () => string;
+  /** Messages kept in memory because the disk refused them. */
+  held?: () => number;
+  /** What is wrong with the SD card and what to do (services/storage.ts); undefined when nothing. */
+  storage?: () => string | undefined;
+  /** What is wrong with the clock (services/clock-watch.ts); undefined when nothing. */
+  clockNotice?: () => string | undefined;
 }
 
 const guaranteeText = {
@@ -47,9 +54,11 @@ function serverText(session: StatusSources['session']): string {
 export function statusFields(src: StatusSources): StatusField[] {
   const s = src.session.stats;
   const faults = src.devices.list().filter((d) => d.fault).length;
-  const uptime = Math.round((src.clock.now() - src.startedAt()) / 1000);
+  const uptime = Math.round((src.clock.mono() - src.startedAt()) / 1000);
   const o = src.outbox();
-  const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full` : 'store not open';
+  const held = src.held?.() ?? 0;
+  const inMemory = held > 0 ? ` · ${held} in memory (the disk refused them)` : '';
+  const queue = o ? `${o.queued} waiting (${o.alarmsQueued} alarms) · ${src.delivered()} delivered · ${o.dropped} dropped when full${inMemory}` : `store not open${inMemory}`;
   const sm = src.session.sm;
   return [
     { var: 'version', label: 'Version', value: PRODUCT.version },
@@ -67,5 +76,7 @@ export function statusFields(src: StatusSources): StatusField[] {
     { var: 'stream', label: 'Stream management', value: sm.active ? `on · ${s.resumes} resumed · ${sm.stats.queue} unacked` : 'off' },
     { var: 'stanza-errors', label: 'Stanza errors sent', value: String(src.stanzaErrorsSent()) },
     ...(src.people ? [{ var: 'people', label: 'People', value: src.people() }] : []),
+    { var: 'storage', label: 'Storage', value: src.storage?.() ?? 'ok' },
+    { var: 'clock', label: 'Clock', value: src.clockNotice?.() ?? `ok (${new Date(src.clock.now()).toISOString()})` },
   ];
 }

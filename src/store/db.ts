@@ -32,6 +32,10 @@ export interface StoreOptions {
   historyFlushMs?: number;
   historyMaxBuffered?: number;
   now?: () => number;
+  /** Monotonic clock for the history's prune pace (default: performance.now). */
+  mono?: () => number;
+  /** The wall clock can be believed; the history is not pruned while it cannot (default: always). */
+  trusted?: () => boolean;
   /** Failures of background work (timer flushes and prunes, the flush in close()); default: process.emitWarning. */
   onError?: (err: Error) => void;
 }
@@ -42,6 +46,8 @@ export interface Store {
   readonly history: History;
   /** People given rights by claim or invitation (config-named people are not here). */
   readonly people: PeopleTable;
+  /** One small synced write (the storage guard's check that the database, not just its disk, takes writes again); throws if it does not. */
+  probe(): void;
   close(): void;
 }
 
@@ -80,6 +86,8 @@ export function openStore(opts: StoreOptions): Store {
     flushMs: positive('historyFlushMs', opts.historyFlushMs ?? DEFAULT_HISTORY.flushIntervalMs),
     maxBuffered: positive('historyMaxBuffered', opts.historyMaxBuffered ?? 500),
     now,
+    mono: opts.mono ?? (() => performance.now()),
+    trusted: opts.trusted ?? (() => true),
     onError,
   };
   prepareDir(dir);
@@ -103,8 +111,10 @@ export function openStore(opts: StoreOptions): Store {
     store.history.prune();
     store.history.start();
     let closed = false;
+    const probe = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('probed', ?)");
     return {
       ...store,
+      probe: () => void probe.run(now()),
       close(): void {
         if (closed) return;
         closed = true;

@@ -6,6 +6,7 @@
 
 import type Database from 'better-sqlite3';
 import type { Value } from '../core/devices.js';
+import { pruneCutoff, type PruneMark } from './retention.js';
 
 export interface Reading {
   t: number;
@@ -41,7 +42,10 @@ export class History {
   private rows: number;
   private flushes = 0;
   private pruned = 0;
+  /** When the last prune ran, on the monotonic clock. */
   private lastPrune: number;
+  /** Where the last prune cut (retention.ts): the pace a jump of the wall clock cannot hurry. */
+  private mark: PruneMark | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly stmt;
   private readonly writeBatch;
@@ -54,6 +58,10 @@ export class History {
       flushMs: number;
       maxBuffered: number;
       now: () => number;
+      /** Monotonic clock: how often to prune, and how fast the cutoff may move. */
+      mono: () => number;
+      /** The wall clock can be believed (not before the agent's build); nothing is pruned while it cannot. */
+      trusted: () => boolean;
       onError: (err: Error) => void;
     },
   ) {
@@ -75,7 +83,7 @@ export class History {
       for (const r of rows) this.stmt.insert.run(r.device, r.t, r.num, r.txt, r.kind);
     });
     this.rows = this.stmt.count.get()?.n ?? 0;
-    this.lastPrune = opts.now();
+    this.lastPrune = opts.mono();
   }
 
   /** Buffers a reading; written at the next flush. Never throws for a failing disk (see onError). */
@@ -107,9 +115,19 @@ export class History {
     return [...stored, ...pending].sort((a, b) => a.t - b.t).map((r) => ({ t: r.t, value: fromRow(r) }));
   }
 
-  /** Deletes readings older than the retention period; returns how many. */
+  /** Hands over the buffered readings (to a store opened again after its disk came back). */
+  drain(): (Reading & { device: string })[] {
+    const rows = this.buffer;
+    this.buffer = [];
+    return rows.map((r) => ({ device: r.device, t: r.t, value: fromRow(r) }));
+  }
+
+  /** Deletes readings older than the retention period (at the pace retention.ts allows); returns how many. */
   prune(): number {
-    const cutoff = this.opts.now() - this.opts.retentionMs;
+    const mono = this.opts.mono();
+    const cutoff = pruneCutoff({ now: this.opts.now(), mono, retentionMs: this.opts.retentionMs, trusted: this.opts.trusted(), last: this.mark });
+    this.lastPrune = mono;
+    if (cutoff === undefined) return 0;
     let onDisk = 0;
     for (let d = this.stmt.nextDevice.get('')?.device; d != null; d = this.stmt.nextDevice.get(d)?.device) {
       onDisk += this.stmt.prune.run(d, cutoff).changes;
@@ -119,7 +137,7 @@ export class History {
     const n = onDisk + before - this.buffer.length;
     this.rows = Math.max(0, this.rows - onDisk);
     this.pruned += n;
-    this.lastPrune = this.opts.now();
+    this.mark = { cutoff, mono };
     return n;
   }
 
@@ -141,7 +159,7 @@ export class History {
 
   private tick(): void {
     this.background(() => this.flush());
-    if (this.opts.now() - this.lastPrune >= PRUNE_EVERY_MS) this.background(() => this.prune());
+    if (this.opts.mono() - this.lastPrune >= PRUNE_EVERY_MS) this.background(() => this.prune());
   }
 
   // A timer callback that throws would take the whole agent down with it;

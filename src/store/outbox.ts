@@ -91,8 +91,9 @@ export class Outbox {
    * queue is full of alarms, a new info is itself the oldest info and is
    * dropped at once (stats().dropped says so).
    */
-  add(item: { to: string; body: string; kind: OutboxKind }): OutboxItem {
-    const createdAt = this.now();
+  add(item: { to: string; body: string; kind: OutboxKind; createdAt?: number }): OutboxItem {
+    // createdAt: a message kept in memory while the disk refused it keeps the time it was raised.
+    const createdAt = item.createdAt ?? this.now();
     // IMMEDIATE: take the write lock before reading the count (we hold it anyway in EXCLUSIVE mode).
     const { id, dropped } = this.addTx.immediate(item.to, item.body, item.kind, createdAt);
     this.dropped += dropped;

@@ -162,7 +162,7 @@ export function commands(deps: CommandDeps) {
     if (!def.allowed(role)) throw new StanzaError('forbidden', 'only owners may run this command');
     const action = child.attrs.action ?? 'execute';
     if (!['execute', 'next', 'prev', 'complete', 'cancel'].includes(action)) throw appError('bad-request', 'malformed-action');
-    const now = deps.clock.now();
+    const now = deps.clock.mono(); // sessions expire by elapsed time, whatever the wall clock is set to
     expire(now);
 
     let sessionid = child.attrs.sessionid;

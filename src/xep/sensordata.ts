@@ -132,7 +132,7 @@ function request(deps: SensorDataDeps): IqHandler {
     const fields = readout(deps.devices, {
       nodes: child.getChildren('node').map((n) => n.attrs.nodeId ?? ''),
       fields: child.getChildren('field').map((f) => f.attrs.name ?? ''),
-    }, now);
+    }, deps.clock.mono());
     const history = historical.length > 0 ? deps.history : undefined;
     let range: { from: number; to: number } | undefined;
     if (history) {

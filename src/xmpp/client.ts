@@ -18,6 +18,7 @@ import type { StreamManagement } from './stream-management.js';
 import { establishment } from './establish.js';
 import { IqCaller } from './iq-caller.js';
 import type { SessionOptions } from './session-types.js';
+import type { PeerCertificateInfo } from './tls-problem.js';
 
 /** Counts every stanza on its way to the socket (stream management must see what the IQ layer sends too). */
 export class CountingClient extends Client {
@@ -38,6 +39,8 @@ export interface ClientOptions extends Pick<SessionOptions, 'jid' | 'resource' |
   /** Log every stanza in and out here (never SASL). */
   trace?: Logger;
   clock: Clock;
+  /** Where the server's certificate is noted when it changes (a renewal). */
+  log?: Logger;
 }
 
 export interface AssembledClient {
@@ -55,7 +58,19 @@ export function assembleClient(o: ClientOptions): AssembledClient {
   entity.beforeSend = (el) => o.sm.outbound(el);
 
   tcp({ entity });
-  const tlsSettings = { servername: domain, ca: o.ca };
+  let lastFingerprint: string | undefined;
+  const tlsSettings = {
+    servername: domain,
+    ca: o.ca,
+    now: () => o.clock.now(),
+    onCertificate: (c: PeerCertificateInfo): void => {
+      if (c.fingerprint === lastFingerprint) return;
+      const fields = { subject: c.subject, names: c.altNames, issuer: c.issuer, validFrom: c.validFrom, validTo: c.validTo, sha256: c.fingerprint };
+      if (lastFingerprint === undefined) o.log?.info('server certificate', fields);
+      else o.log?.info('the server presents a new certificate (renewed?); it verified, carrying on', fields);
+      lastFingerprint = c.fingerprint;
+    },
+  };
   directTls(entity, tlsSettings);
   const middleware = middlewareFactory({ entity });
   const streamFeatures = streamFeaturesFactory({ middleware });

@@ -13,6 +13,7 @@ import type { Logger } from '../runtime/log.js';
 import type { AuthError } from './sasl.js';
 import type { SaltCache } from './scram.js';
 import { tcpSocketOf } from './tls.js';
+import { isCertificateError } from './tls-problem.js';
 import { StreamManagement, type Receipt } from './stream-management.js';
 import { assembleClient, closeStream, type CountingClient } from './client.js';
 import { Delivery } from './delivery.js';
@@ -60,7 +61,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const sm = opts.streamManagement ?? DEFAULT_STREAM_MANAGEMENT;
     const services = opts.services && opts.services.length > 0 ? opts.services : opts.service ? [opts.service] : undefined;
     this.endpoints = new Endpoints({ services, domain, resolveSrv: opts.resolveSrv, random: opts.random, now: () => this.clock.now() });
-    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), ...sm });
+    this.sm = new StreamManagement({ write: (el) => this.entity.send(el), drop: () => this.dropConnection(), log: this.log.child('sm'), now: () => this.clock.now(), mono: () => this.clock.mono(), ...sm });
     const client = assembleClient({
       ...opts,
       sm: this.sm,
@@ -78,7 +79,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
     this.entity = client.entity;
     this.iqCaller = client.iqCaller;
-    this.throttle = new Throttle(() => this.clock.now());
+    this.throttle = new Throttle(() => this.clock.mono());
     this.delivery = new Delivery({
       sm: this.sm,
       write: (el) => this.entity.send(el),
@@ -144,7 +145,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return this.entity.isSecure();
   }
 
-  /** Until when the server asked us to hold back optional traffic (ms since epoch; 0 = not asked). */
+  /** Until when the server asked us to hold back optional traffic (on the clock's monotonic scale; 0 = not asked). */
   get slowedUntil(): number {
     return this.throttle.until();
   }
@@ -207,7 +208,9 @@ export class Session extends EventEmitter<SessionEvents> {
     const entity = this.entity;
     entity.on('error', (err: Error & { condition?: string; code?: string }) => {
       this.counters.lastError = err.condition ?? err.code ?? err.message;
-      this.log.warn('connection error', { error: err });
+      // A certificate that fails says in one line what is wrong (the clock, the dates, the name): tls-problem.ts.
+      if (isCertificateError(err)) this.log.error(err.message, { host: err.host, validFrom: err.validFrom, validTo: err.validTo, clock: err.clock, code: err.code });
+      else this.log.warn('connection error', { error: err });
       // A server that is overloaded or limiting us says so with a stream error: come back later, not at once.
       if (err.condition && BACK_OFF_CONDITIONS.includes(err.condition)) {
         this.retry.backOff();

@@ -47,7 +47,10 @@ export interface SmOptions {
   ackTimeoutMs: number;
   /** Unacknowledged stanzas kept for a resume; past it the oldest without a receipt are forgotten. */
   maxQueue: number;
+  /** Wall clock, for the stamps of stanzas sent again. */
   now?: () => number;
+  /** Monotonic clock, for how long a lost stream stays resumable. */
+  mono?: () => number;
 }
 
 export interface SmStats {
@@ -116,10 +119,12 @@ export class StreamManagement extends EventEmitter<SmEvents> {
   private requestTimer?: NodeJS.Timeout;
   private ackTimer?: NodeJS.Timeout;
   private readonly now: () => number;
+  private readonly mono: () => number;
 
   constructor(private readonly opts: SmOptions) {
     super();
     this.now = opts.now ?? Date.now;
+    this.mono = opts.mono ?? (() => performance.now());
   }
 
   get maxQueue(): number {
@@ -134,7 +139,7 @@ export class StreamManagement extends EventEmitter<SmEvents> {
   /** A lost stream could still be resumed (the server keeps it for `max` seconds). */
   canResume(): boolean {
     if (!this.id) return false;
-    return this.lostAt === undefined || this.now() - this.lostAt < this.maxMs;
+    return this.lostAt === undefined || this.mono() - this.lostAt < this.maxMs;
   }
 
   /** Attach a receipt to a stanza about to be sent. */
@@ -282,7 +287,7 @@ export class StreamManagement extends EventEmitter<SmEvents> {
     this.waiter?.reject(new Error('disconnected'));
     this.waiter = undefined;
     this.countingIn = this.countingOut = false;
-    if (this.id) this.lostAt ??= this.now();
+    if (this.id) this.lostAt ??= this.mono();
     else this.lose();
   }
 

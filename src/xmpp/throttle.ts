@@ -19,7 +19,8 @@ export class Throttle {
   private untilMs = 0;
   private stepMs = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** `now`: a monotonic clock (Clock.mono), so a clock set backwards cannot make the wait last for years. */
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   /** The server said wait; returns how long we now hold back. */
   hit(): number {
@@ -29,7 +30,7 @@ export class Throttle {
     return this.stepMs;
   }
 
-  /** Until when to hold back (ms since epoch), or 0. */
+  /** Until when to hold back (on the clock given), or 0. */
   until(): number {
     return this.untilMs > this.now() ? this.untilMs : 0;
   }

@@ -1,6 +1,8 @@
 // TLS for both ways in: STARTTLS on xmpp:// and direct TLS on xmpps://, each
 // with the configured CA and the JID's domain as the name to verify. The stock
 // STARTTLS calls tls.connect without CA options, so a site CA never applied.
+// A certificate that fails is explained (tls-problem.ts): which host, its
+// dates, our clock; and one that changed (a renewal) is noted in the log.
 
 import type { ConnectionOptions } from 'node:tls';
 import net from 'node:net';
@@ -12,6 +14,7 @@ import TlsSocket from '@xmpp/tls/lib/Socket.js';
 import { promise } from '@xmpp/events';
 import xml from '@xmpp/xml';
 import { nextElement } from './wait.js';
+import { explainCertificate, type PeerCertificateInfo } from './tls-problem.js';
 
 export const NS_TLS = 'urn:ietf:params:xml:ns:xmpp-tls';
 
@@ -20,20 +23,57 @@ export interface TlsSettings {
   ca?: string;
   /** The name the certificate must carry: the JID's domain. */
   servername: string;
+  /** Every certificate the server presented on a connection that verified (to note a renewal). */
+  onCertificate?: (cert: PeerCertificateInfo) => void;
+  /** The wall clock (the explanation of a certificate that is not yet or no longer valid names it). */
+  now?: () => number;
 }
 
-function connectOptions(s: TlsSettings): ConnectionOptions {
-  return { servername: s.servername, ...(s.ca ? { ca: s.ca } : {}), minVersion: 'TLSv1.2' };
+function connectOptions(s: TlsSettings): ConnectionOptions & { requestOCSP: boolean } {
+  // requestOCSP: the 'OCSPResponse' event comes after the server's certificate arrived and before it is
+  // judged, the one moment its dates can be read when it fails (a stapled response is not required).
+  return { servername: s.servername, ...(s.ca ? { ca: s.ca } : {}), minVersion: 'TLSv1.2', requestOCSP: true };
+}
+
+/**
+ * Watches one TLS handshake: keeps the server's certificate as soon as it arrives, turns a verification
+ * failure into an error that says what is wrong (the error object is amended before anyone else sees
+ * it), and reports a verified certificate. Never changes what is accepted: Node verifies as before.
+ */
+function watchHandshake(socket: tls.TLSSocket, s: TlsSettings): void {
+  let cert: PeerCertificateInfo | undefined;
+  const keep = (): void => {
+    const c = socket.getPeerCertificate();
+    if (c && Object.keys(c).length > 0) cert = certificateInfo(c);
+  };
+  socket.once('OCSPResponse', keep);
+  socket.prependOnceListener('error', (err: Error & { code?: string }) => explainCertificate(err, { host: s.servername, cert, now: (s.now ?? Date.now)() }));
+  socket.once('secureConnect', () => {
+    keep();
+    if (socket.authorized && cert) s.onCertificate?.(cert);
+  });
+}
+
+export function certificateInfo(c: tls.PeerCertificate): PeerCertificateInfo {
+  const cn = (v: string | string[] | undefined): string => (Array.isArray(v) ? v.join(', ') : (v ?? ''));
+  return { subject: cn(c.subject?.CN), altNames: c.subjectaltname ?? '', issuer: cn(c.issuer?.CN), validFrom: c.valid_from, validTo: c.valid_to, fingerprint: c.fingerprint256 };
 }
 
 /** Direct TLS (xmpps://host:5223, XEP-0368) with our options. */
 export function directTls(entity: Client, settings: TlsSettings): void {
+  class WatchedSocket extends TlsSocket {
+    override connect(options: ConnectionOptions): void {
+      super.connect(options);
+      if (this.socket) watchHandshake(this.socket, settings);
+    }
+  }
   class DirectTls extends ConnectionTLS {
     override socketParameters(service: string) {
       const p = super.socketParameters(service);
       return p && { ...p, ...connectOptions(settings) };
     }
   }
+  DirectTls.prototype.Socket = WatchedSocket;
   entity.transports.push(DirectTls);
 }
 
@@ -48,6 +88,7 @@ export function starttls(streamFeatures: StreamFeatures<Client>, settings: TlsSe
       if (!el.is('proceed')) throw new Error('the server refused STARTTLS');
       const secured = new TlsSocket();
       secured.connect({ socket: raw, ...connectOptions(settings) });
+      if (secured.socket) watchHandshake(secured.socket, settings);
       await promise(secured, 'connect');
       entity._attachSocket(secured);
     } catch (err) {

@@ -55,7 +55,7 @@ export function channels(deps: ChannelsDeps): Channels {
   let lastWho: number | undefined;
 
   const who = (): void => {
-    const now = clock.now();
+    const now = clock.mono();
     if (lastWho !== undefined && now - lastWho < WHO_EVERY_MS) return;
     lastWho = now;
     deps.sendWho();
