@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { account, agentYaml, peer, xml } from './helpers/peers.js';
+import { until } from './helpers/until.js';
 
 const CLI = join(__dirname, '..', 'dist', 'cli.js');
 const run = promisify(execFile);
@@ -155,8 +156,11 @@ describe('run', () => {
     const gw = await account('gw');
     const agent = await startCli(agentYaml({ account: gw, owners: ['alice@iot.test'], caFile: null }), gw.password);
     try {
-      const line = await agent.wait('connection error');
-      expect(JSON.stringify(line)).toMatch(/self.signed|SELF_SIGNED|unable to verify/i);
+      // One line that says why: the certificate is not trusted, self-signed, and what to set.
+      await until(() => agent.lines.some((l) => /certificate of iot\.test is not trusted/.test(String(l.msg))), 'the untrusted-certificate line', { timeoutMs: 10_000 });
+      const line = agent.lines.find((l) => /certificate of iot\.test is not trusted/.test(String(l.msg)));
+      expect(JSON.stringify(line)).toMatch(/self.signed|SELF_SIGNED/i);
+      expect(line?.msg).toContain('xmpp.tls.ca_file');
       expect(agent.lines.some((l) => l.msg === 'online')).toBe(false);
     } finally {
       agent.child.kill('SIGKILL');
