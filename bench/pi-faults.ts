@@ -69,6 +69,12 @@ export function sdCard(dir: string, mountpoint: string, sizeMiB = 64) {
         sh('mount', ['-o', 'errors=remount-ro', loop, mountpoint]);
       };
     },
+    /** Bytes the card's block device has been sent so far (/sys/block/…/stat: journal and metadata included), as the card itself counts them. */
+    deviceBytesWritten(): number {
+      const device = basename(sh('findmnt', ['-n', '-o', 'SOURCE', mountpoint]).trim());
+      const fields = readFileSync(`/sys/block/${device}/stat`, 'utf8').trim().split(/\s+/);
+      return Number(fields[6]) * 512;
+    },
     close(): void {
       try {
         sh('umount', ['-l', mountpoint]);

@@ -286,7 +286,7 @@ export interface SoakFigures {
     skipped: string[];
   };
   /** One agent process from minute 5 to the end (soaks of 10 minutes or more). */
-  drift?: { fromMinute: number; toMinute: number; rssAnonKiB: { from: number; to: number; drift: number }; sdWriteBytes: number; sdWriteBytesPerHour: number; alarmsPerHour: number; quietWriteBytesPerHour?: number };
+  drift?: { fromMinute: number; toMinute: number; rssAnonKiB: { from: number; to: number; drift: number }; sdWriteBytes: number; sdWriteBytesPerHour: number; alarmsPerHour: number; quietWriteBytesPerHour?: number; cardDeviceBytesPerHour?: number };
 }
 
 /** The Pi's own faults and the one-process figures, as lines of the soak section (empty when the run had none). */
@@ -310,7 +310,7 @@ function piLines(r: SoakFigures): string[] {
     const mib = (k: number): string => (k / 1024).toFixed(2);
     out.push(
       '',
-      `One agent process from minute ${d.fromMinute} to minute ${d.toMinute} (no agent kills after minute 5): RssAnon ${mib(d.rssAnonKiB.from)} → ${mib(d.rssAnonKiB.to)} MiB, **drift ${d.rssAnonKiB.drift >= 0 ? '+' : ''}${mib(d.rssAnonKiB.drift)} MiB** (goal: under 2 MiB). Written to the SD card (\`/proc/PID/io\` write_bytes, the block layer): ${(d.sdWriteBytes / 1_048_576).toFixed(1)} MiB, **${(d.sdWriteBytesPerHour / 1_048_576).toFixed(1)} MiB per hour** at ${d.alarmsPerHour.toLocaleString('en')} alarm messages an hour (the flapping tank; each one written, marked tried and deleted, fsynced), about ${d.alarmsPerHour > 0 ? Math.round(d.sdWriteBytesPerHour / d.alarmsPerHour / 1024) : '—'} KiB per alarm with the history and the rest.${d.quietWriteBytesPerHour !== undefined ? ` With nothing alarming (two quiet minutes at the end: readings, history and presence only): ${(d.quietWriteBytesPerHour / 1024).toFixed(0)} KiB per hour.` : ''}`,
+      `One agent process from minute ${d.fromMinute} to minute ${d.toMinute} (no agent kills after minute 5): RssAnon ${mib(d.rssAnonKiB.from)} → ${mib(d.rssAnonKiB.to)} MiB, **drift ${d.rssAnonKiB.drift >= 0 ? '+' : ''}${mib(d.rssAnonKiB.drift)} MiB** (goal: under 2 MiB). Written to the SD card (\`/proc/PID/io\` write_bytes, the block layer): ${(d.sdWriteBytes / 1_048_576).toFixed(1)} MiB, **${(d.sdWriteBytesPerHour / 1_048_576).toFixed(1)} MiB per hour** at ${d.alarmsPerHour.toLocaleString('en')} alarm messages an hour (the flapping tank; each one written, marked tried and deleted, fsynced), about ${d.alarmsPerHour > 0 ? Math.round(d.sdWriteBytesPerHour / d.alarmsPerHour / 1024) : '—'} KiB per alarm with the history and the rest.${d.cardDeviceBytesPerHour !== undefined ? ` The card's block device itself (its /sys/block stat, so the filesystem's journal and metadata too) took ${(d.cardDeviceBytesPerHour / 1_048_576).toFixed(1)} MiB per hour.` : ''}${d.quietWriteBytesPerHour !== undefined ? ` With nothing alarming (two quiet minutes at the end: readings, history and presence only): ${(d.quietWriteBytesPerHour / 1024).toFixed(0)} KiB per hour.` : ''}`,
     );
   }
   return out;
