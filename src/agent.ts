@@ -257,13 +257,13 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
     // Alarms first: their listener must see a reading before the reporter does.
     const storeOf = (): Store => this.store;
-    this.delivery = reconciler({ request: (iq, ms) => this.session.request(iq, ms), search: archive, self, messageId: (i) => storeOf().outbox.messageId(i), log: log.child('outbox'), floor: CLOCK_FLOOR, now: () => clock.now() });
+    this.delivery = reconciler({ request: (iq, ms) => this.session.request(iq, ms), search: archive, self, log: log.child('outbox'), floor: CLOCK_FLOOR, now: () => clock.now() });
     this.courier = courier({
       store: { get outbox() { return storeOf().outbox; } },
       session: this.session,
       clock,
       log: log.child('outbox'),
-      alreadyDelivered: (pending) => this.delivery.alreadyDelivered(pending),
+      alreadyDelivered: (tried) => this.delivery.alreadyDelivered(tried),
       trust: { trusted: () => watch.trusted(), offset: () => watch.offset(), floor: CLOCK_FLOOR },
       health: storage,
     });

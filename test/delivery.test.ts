@@ -12,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../src/core/clock.js';
 import { silentLogger } from '../src/runtime/log.js';
 import { courier } from '../src/services/courier.js';
+import { reconciler } from '../src/services/reconcile.js';
+import type { ArchiveSearch } from '../src/xep/mam.js';
 import { openStore, type Store } from '../src/store/db.js';
 import { Delivery } from '../src/xmpp/delivery.js';
 import { NS_SM, StreamManagement, type Receipt } from '../src/xmpp/stream-management.js';
@@ -127,5 +129,77 @@ describe('delivery receipts', () => {
     await new Promise((r) => setImmediate(r));
     expect(calls).toEqual(['fail']);
     expect(w.written).toHaveLength(0);
+  });
+
+  /**
+   * A fresh session after a lost stream (the server could not resume it), on a server whose archive
+   * holds every message that reached the wire: the courier must ask it about everything it sent, and
+   * send nothing twice. The disk refuses writes meanwhile (a card gone read-only), so the outbox on
+   * disk does not know the alarm was tried, and a later one is only in memory.
+   */
+  it('an alarm sent while the card refused writes is looked up in the archive after a fresh session, not sent twice', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const enabling = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
+    await enabling;
+    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
+    stores.push(store);
+    const s = session(w, delivery);
+    // The server's archive: whatever message reached the wire.
+    const asked: string[] = [];
+    const archive: ArchiveSearch = {
+      find: async (ids) => {
+        asked.push(...ids);
+        const onWire = new Set(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id as string));
+        return { found: new Set([...ids].filter((id) => onWire.has(id))), complete: true };
+      },
+      handle: () => false,
+    };
+    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
+    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    const refused = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
+    let readOnly = false;
+    const health = { get ok() { return !readOnly; }, failed: () => { readOnly = true; } };
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t), health });
+    c.start();
+
+    // The alarm is on disk; then the card goes read-only: its attempt is not counted there.
+    const realAttempted = store.outbox.attempted.bind(store.outbox);
+    const realAdd = store.outbox.add.bind(store.outbox);
+    store.outbox.attempted = () => {
+      throw refused;
+    };
+    const first = c.enqueue('alice@iot.test', '⚠ level 40 % above 30 %', 'alarm');
+    // The next one the disk refuses altogether: it is kept in memory, and sent from there.
+    store.outbox.add = () => {
+      throw refused;
+    };
+    const second = c.enqueue('alice@iot.test', '✓ level 10 %, back below 30 %', 'info');
+    await new Promise((r) => setImmediate(r));
+    expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([first, second]);
+    expect(c.heldCount()).toBe(1);
+
+    // The stream is lost before the server's ack, and the server cannot resume it: a fresh session.
+    w.sm.disconnected();
+    s.setOnline(false);
+    w.sm.lose();
+    const enablingAgain = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's2', resume: 'true', max: '60' }));
+    await enablingAgain;
+    s.setOnline(true);
+    s.events.emit('online', 'gw@iot.test/gw', false);
+    await new Promise((r) => setTimeout(r, 10));
+
+    expect(asked.sort()).toEqual([first, second].sort());
+    expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([first, second]);
+    expect(c.stats.alreadyDelivered).toBe(2);
+    expect(c.heldCount()).toBe(0);
+    // The card takes writes again: the alarm the server had is gone from the outbox, nothing waits.
+    store.outbox.attempted = realAttempted;
+    store.outbox.add = realAdd;
+    readOnly = false;
+    c.persist();
+    expect(store.outbox.stats().queued).toBe(0);
   });
 });

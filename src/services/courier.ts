@@ -19,6 +19,7 @@ import type { Outbox, OutboxItem, OutboxKind } from '../store/outbox.js';
 import type { Receipt } from '../xmpp/stream-management.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { withDelay } from '../xmpp/delay.js';
+import type { Tried } from './reconcile.js';
 
 /** Pending items looked up in the server's archive after a restart, oldest first; the rest go again as they are. */
 const MAX_RECONCILED = 1000;
@@ -84,7 +85,7 @@ export function courier(deps: {
    * After a restart or a fresh session: which of the pending items the server already has
    * (reconcile.ts, via its message archive). Nothing is sent until it answers.
    */
-  alreadyDelivered?: (pending: readonly OutboxItem[]) => Promise<Set<number>>;
+  alreadyDelivered?: (tried: readonly Tried[]) => Promise<Set<string>>;
   /** Whether the clock can be believed, for the XEP-0203 stamps of messages written while it could not. */
   trust?: StampTrust;
   /** Told of every failed write; while it says the disk is not ok, new messages are held in memory. */
@@ -102,6 +103,11 @@ export function courier(deps: {
   /** Held messages raised while the clock was clearly wrong, with the clock's offset then. */
   const heldOffsets = new Map<string, number>();
   let heldSeq = 0;
+  /**
+   * Outbox ids this process sent and the server has not yet acknowledged. The archive lookup after a
+   * fresh session asks about these even when the disk refused to count the attempt.
+   */
+  const sentHere = new Set<number>();
   /** Delivered, but the disk refused to delete them: never sent again, deleted once it takes writes. */
   const undeleted = new Set<number>();
   /** Outbox ids written while the clock was clearly wrong, with the clock's offset then (for their real time). */
@@ -240,6 +246,7 @@ export function courier(deps: {
   const send = (item: OutboxItem): void => {
     const stanza = stanzaOf(item, box().messageId(item), stampOf(item.id, item.createdAt));
     inFlight.add(item.id);
+    sentHere.add(item.id);
     try {
       box().attempted(item.id);
     } catch (err) {
@@ -253,6 +260,7 @@ export function courier(deps: {
         if (settled) return;
         settled = true;
         inFlight.delete(item.id);
+        sentHere.delete(item.id);
         try {
           box().delivered(item.id);
         } catch (err) {
@@ -275,6 +283,49 @@ export function courier(deps: {
     // The session settles the receipt whatever happens, a failed write included: failing it here too
     // would send the alarm again while stream management still holds it for a resume.
     session.send(stanza, receipt).catch((err: unknown) => log.debug('not sent now; kept for the next session', { id: item.id, error: err }));
+  };
+
+  /**
+   * After a restart or a fresh session: ask which of the messages already tried the server has, and
+   * settle those without sending them again. Tried means an earlier process counted an attempt on
+   * disk, this process sent it (the disk may have refused to count it), or it waits in memory.
+   */
+  const reconcile = async (lookup: (tried: readonly Tried[]) => Promise<Set<string>>): Promise<void> => {
+    let pending: OutboxItem[] = [];
+    try {
+      pending = box().pending(MAX_RECONCILED).filter((i) => !undeleted.has(i.id) && (i.attempts > 0 || sentHere.has(i.id)));
+    } catch (err) {
+      storeFailed(err, 'the outbox (reading it)');
+    }
+    const outboxIds = new Map(pending.map((i) => [box().messageId(i), i.id]));
+    const heldIds = new Map(held.filter((h) => h.attempts > 0).map((h) => [`${heldIdPrefix()}${h.key}`, h]));
+    const tried: Tried[] = [
+      ...pending.map((i) => ({ messageId: box().messageId(i), createdAt: i.createdAt })),
+      ...[...heldIds].map(([messageId, h]) => ({ messageId, createdAt: h.createdAt })),
+    ];
+    // Asked even with nothing tried: the answer says which guarantee the server gives.
+    const found = await lookup(tried);
+    for (const messageId of found) {
+      const id = outboxIds.get(messageId);
+      if (id !== undefined) {
+        sentHere.delete(id);
+        try {
+          box().delivered(id);
+        } catch (err) {
+          undeleted.add(id);
+          storeFailed(err, 'the outbox (a delivery)');
+        }
+        stats.alreadyDelivered++;
+        continue;
+      }
+      const h = heldIds.get(messageId);
+      if (h && held.includes(h)) {
+        held.splice(held.indexOf(h), 1);
+        heldOffsets.delete(h.key);
+        stats.held = held.length;
+        stats.alreadyDelivered++;
+      }
+    }
   };
 
   return {
@@ -324,18 +375,7 @@ export function courier(deps: {
         if (resumed || !deps.alreadyDelivered) return pump();
         holding = true;
         Promise.resolve()
-          .then(() => deps.alreadyDelivered!(box().pending(MAX_RECONCILED)))
-          .then((ids) => {
-            for (const id of ids) {
-              try {
-                box().delivered(id);
-              } catch (err) {
-                undeleted.add(id);
-                storeFailed(err, 'the outbox (a delivery)');
-              }
-            }
-            stats.alreadyDelivered += ids.size;
-          })
+          .then(() => reconcile(deps.alreadyDelivered!))
           .catch((err: unknown) => log.warn('could not reconcile the outbox with the server', { error: err }))
           .finally(() => {
             holding = false;

@@ -10,7 +10,6 @@
 import xml from '@xmpp/xml';
 import type { Element } from 'ltx';
 import type { Logger } from '../runtime/log.js';
-import type { OutboxItem } from '../store/outbox.js';
 import { NS_MAM, type ArchiveSearch } from '../xep/mam.js';
 
 const NS_DISCO_INFO = 'http://jabber.org/protocol/disco#info';
@@ -19,12 +18,17 @@ export const CLOCK_MARGIN_MS = 60 * 60_000;
 
 export type Guarantee = 'exactly-once' | 'at-least-once' | 'unknown';
 
+/** A message sent before (its id on the wire, and when it was written), maybe lost with the stream that carried it. */
+export interface Tried {
+  messageId: string;
+  createdAt: number;
+}
+
 export interface ReconcileDeps {
   request(iq: Element, timeoutMs?: number): Promise<Element>;
   search: ArchiveSearch;
   /** Our bare JID: the archive is the account's. */
   self: string;
-  messageId(item: OutboxItem): string;
   log: Logger;
   /** Stamps before this were written while the clock was clearly wrong (CLOCK_FLOOR): the search starts no earlier. */
   floor?: number;
@@ -49,29 +53,29 @@ export function reconciler(deps: ReconcileDeps) {
   return {
     stats,
     guarantee: (): Guarantee => guarantee,
-    /** Of the pending items, the outbox ids the server already has. Never throws: on any doubt it returns fewer. */
-    async alreadyDelivered(pending: readonly OutboxItem[]): Promise<Set<number>> {
+    /**
+     * Of the messages already tried (by this process or one before it), the message ids the server
+     * already has. Never throws: on any doubt it returns fewer.
+     */
+    async alreadyDelivered(tried: readonly Tried[]): Promise<Set<string>> {
       const offered = await archiveOffered();
       guarantee = offered ? 'exactly-once' : 'at-least-once';
       if (!offered && !said) {
         said = true;
         deps.log.warn('the server keeps no archive of our messages (XEP-0313): after a crash an alarm may arrive twice, with the same id');
       }
-      const tried = pending.filter((i) => i.attempts > 0);
       if (!offered || tried.length === 0) return new Set();
-      const byMessageId = new Map(tried.map((i) => [deps.messageId(i), i.id]));
       // An entry written while the clock said 1970 reached the server after this agent was built; one written
       // while the clock was ahead reached it before now. (The search goes newest first, so an early start costs little.)
       const oldest = Math.min(...tried.map((i) => i.createdAt), deps.now?.() ?? Infinity);
       const since = Math.max(oldest, deps.floor ?? -Infinity) - CLOCK_MARGIN_MS;
       stats.checked += tried.length;
       try {
-        const { found, complete } = await deps.search.find(new Set(byMessageId.keys()), since);
+        const { found, complete } = await deps.search.find(new Set(tried.map((i) => i.messageId)), since);
         if (!complete) deps.log.warn('the archive search stopped at its bound; entries not found there are sent again (same ids)', { tried: tried.length, found: found.size });
-        const ids = new Set([...found].map((m) => byMessageId.get(m)!));
-        stats.alreadyDelivered += ids.size;
-        if (ids.size > 0) deps.log.info('the server already had these; not sending them again', { count: ids.size });
-        return ids;
+        stats.alreadyDelivered += found.size;
+        if (found.size > 0) deps.log.info('the server already had these; not sending them again', { count: found.size });
+        return found;
       } catch (err) {
         deps.log.warn('could not search the archive; sending the tried entries again (same ids)', { error: err });
         return new Set();
