@@ -202,4 +202,59 @@ describe('delivery receipts', () => {
     c.persist();
     expect(store.outbox.stats().queued).toBe(0);
   });
+
+  it('an alarm tried from memory and written to disk while offline is looked up under the id it was sent with', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const enabling = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
+    await enabling;
+    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
+    stores.push(store);
+    const s = session(w, delivery);
+    const asked: string[] = [];
+    const archive: ArchiveSearch = {
+      find: async (ids) => {
+        asked.push(...ids);
+        const onWire = new Set(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id as string));
+        return { found: new Set([...ids].filter((id) => onWire.has(id))), complete: true };
+      },
+      handle: () => false,
+    };
+    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
+    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    let readOnly = false;
+    const health = { get ok() { return !readOnly; }, failed: () => { readOnly = true; } };
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t), health });
+    c.start();
+
+    const realAdd = store.outbox.add.bind(store.outbox);
+    store.outbox.add = () => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    };
+    const memoryId = c.enqueue('alice@iot.test', '⚠ level 40 % above 30 %', 'alarm');
+    await new Promise((r) => setImmediate(r));
+    expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([memoryId]);
+
+    // The stream is lost before the ack; while offline, space returns and the message goes to disk under an outbox id.
+    w.sm.disconnected();
+    s.setOnline(false);
+    w.sm.lose();
+    store.outbox.add = realAdd;
+    readOnly = false;
+    c.persist();
+    expect(c.heldCount()).toBe(0);
+    expect(store.outbox.stats().queued).toBe(1);
+
+    const enablingAgain = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's2', resume: 'true', max: '60' }));
+    await enablingAgain;
+    s.setOnline(true);
+    s.events.emit('online', 'gw@iot.test/gw', false);
+    await new Promise((r) => setTimeout(r, 10));
+
+    expect(asked).toContain(memoryId);
+    expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([memoryId]);
+    expect(store.outbox.stats().queued).toBe(0);
+  });
 });

@@ -108,6 +108,8 @@ export function courier(deps: {
    * fresh session asks about these even when the disk refused to count the attempt.
    */
   const sentHere = new Set<number>();
+  /** Outbox ids of messages first tried from memory, with the memory id those attempts carried: looked up under both. */
+  const triedAs = new Map<number, string>();
   /** Delivered, but the disk refused to delete them: never sent again, deleted once it takes writes. */
   const undeleted = new Set<number>();
   /** Outbox ids written while the clock was clearly wrong, with the clock's offset then (for their real time). */
@@ -191,6 +193,8 @@ export function courier(deps: {
         held.splice(held.indexOf(h), 1);
         // From here on it goes by its outbox id (the earlier attempts, under the memory id, were never acknowledged).
         log.info('a message kept in memory is on disk now', { memoryId: `${heldIdPrefix()}${h.key}`, id: box().messageId(item) });
+        // Tried from memory already: the server may hold it under that id, so ask for both after a fresh session.
+        if (h.attempts > 0) triedAs.set(item.id, `${heldIdPrefix()}${h.key}`);
         if (h.createdAt < (deps.trust?.floor ?? -Infinity)) wrongClock.set(item.id, heldOffsets.get(h.key) ?? 0);
         heldOffsets.delete(h.key);
       }
@@ -261,6 +265,7 @@ export function courier(deps: {
         settled = true;
         inFlight.delete(item.id);
         sentHere.delete(item.id);
+        triedAs.delete(item.id);
         try {
           box().delivered(item.id);
         } catch (err) {
@@ -293,14 +298,15 @@ export function courier(deps: {
   const reconcile = async (lookup: (tried: readonly Tried[]) => Promise<Set<string>>): Promise<void> => {
     let pending: OutboxItem[] = [];
     try {
-      pending = box().pending(MAX_RECONCILED).filter((i) => !undeleted.has(i.id) && (i.attempts > 0 || sentHere.has(i.id)));
+      pending = box().pending(MAX_RECONCILED).filter((i) => !undeleted.has(i.id) && (i.attempts > 0 || sentHere.has(i.id) || triedAs.has(i.id)));
     } catch (err) {
       storeFailed(err, 'the outbox (reading it)');
     }
-    const outboxIds = new Map(pending.map((i) => [box().messageId(i), i.id]));
+    const outboxIds = new Map(pending.flatMap((i) => [[box().messageId(i), i.id] as const, ...(triedAs.has(i.id) ? [[triedAs.get(i.id)!, i.id] as const] : [])]));
     const heldIds = new Map(held.filter((h) => h.attempts > 0).map((h) => [`${heldIdPrefix()}${h.key}`, h]));
+    const createdAt = new Map(pending.map((i) => [i.id, i.createdAt]));
     const tried: Tried[] = [
-      ...pending.map((i) => ({ messageId: box().messageId(i), createdAt: i.createdAt })),
+      ...[...outboxIds].map(([messageId, id]) => ({ messageId, createdAt: createdAt.get(id)! })),
       ...[...heldIds].map(([messageId, h]) => ({ messageId, createdAt: h.createdAt })),
     ];
     // Asked even with nothing tried: the answer says which guarantee the server gives.
@@ -308,7 +314,9 @@ export function courier(deps: {
     for (const messageId of found) {
       const id = outboxIds.get(messageId);
       if (id !== undefined) {
+        if (!createdAt.delete(id)) continue; // found under both of its ids: settled once
         sentHere.delete(id);
+        triedAs.delete(id);
         try {
           box().delivered(id);
         } catch (err) {
