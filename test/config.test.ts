@@ -85,6 +85,17 @@ describe('config schema', () => {
     );
   });
 
+  it('checks the link for real every 5 minutes by default, whitespace between, and names xmpp.keepalive.check when it is wrong', () => {
+    const keepalive = (k: unknown) => checkConfig({ ...GOOD, xmpp: { ...GOOD.xmpp, keepalive: k } }, { hostname: 'pi' });
+    expect(checkConfig(GOOD, { hostname: 'pi' }).config!.xmpp.keepalive).toEqual({ intervalMs: 60_000, timeoutMs: 20_000, checkMs: 300_000 });
+    expect(keepalive({ check: '10m' }).config!.xmpp.keepalive.checkMs).toBe(600_000);
+    // An interval longer than the default check period: the check goes every interval, as before.
+    expect(keepalive({ interval: '15m' }).config!.xmpp.keepalive).toMatchObject({ intervalMs: 900_000, checkMs: 900_000 });
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, keepalive: { interval: '2m', check: '1m' } } })).toEqual(['xmpp.keepalive.check: must not be shorter than xmpp.keepalive.interval (120 s)']);
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, keepalive: { check: 'hourly' } } })).toEqual(['xmpp.keepalive.check: expected a duration such as 30, "30s", "5m" or "1h", got "hourly"']);
+    expect(issues({ ...GOOD, xmpp: { ...GOOD.xmpp, keepalive: { chek: '5m' } } })).toEqual([expect.stringMatching(/^xmpp\.keepalive\.chek: unknown key \(did you mean "check"\?\)/)]);
+  });
+
   it('reads a relative state_dir relative to the config file', () => {
     const yaml = `state_dir: ./state\nxmpp:\n  jid: gw@iot.example.org\n  password: pw\nowners: [alice@iot.example.org]\ndevices:\n  - { id: t, driver: simulated, type: number }\n`;
     expect(loadConfigText(yaml, { baseDir: '/etc/xmpp-iot-agent', env: {} }).config.store.stateDir).toBe('/etc/xmpp-iot-agent/state');

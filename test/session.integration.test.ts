@@ -186,16 +186,19 @@ describe('keepalive', () => {
           account: { user: 'gw', jid: `gw@${own.domain}`, password: 'freeze-secret' },
           service: own.service,
           caFile: own.caFile,
-          xmpp: '  keepalive: { interval: 300ms, timeout: 700ms }\n',
+          xmpp: '  keepalive: { interval: 300ms, timeout: 700ms, check: 900ms }\n',
         }),
       );
+      // Idle, it writes whitespace between the checks and stays on the one connection.
+      await until(() => a.agent.session.stats.whitespaceKeepalives >= 3, 'whitespace keepalives');
+      expect(a.agent.session.stats.connects).toBe(1);
       const offline = once(a.agent.session, 'offline');
       const retries = a.reconnects.length;
       const frozenAt = Date.now();
       process.kill(own.pid()!, 'SIGSTOP');
       await offline;
-      // The frozen server closes nothing; the agent dropped the link itself, about one interval plus one timeout
-      // (1 s) after the freeze: well before stream management's 30 s ack timeout, the only other thing that would.
+      // The frozen server closes nothing; the agent dropped the link itself, at most one check period, one interval
+      // and one timeout (1.9 s) after the freeze: well before stream management's 30 s ack timeout, the only other thing that would.
       expect(Date.now() - frozenAt).toBeLessThan(15_000);
       expect(a.reconnects.length).toBeGreaterThan(retries);
       const back = once(a.agent.session, 'online');

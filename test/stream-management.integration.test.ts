@@ -91,6 +91,48 @@ describe('XEP-0198 stream management', () => {
     expect(await serverH(s)).toBe(600);
   });
 
+  it('takes whitespace keepalives between stanzas: one byte each on the stream, the session stays up, both counters still agree and the stream resumes', async () => {
+    const o = await account('owner');
+    const owner = await peer(o);
+    const { s, stanzas, offlines } = session(await account('sm'));
+    s.start();
+    await online(s);
+    try {
+      const domain = server().domain;
+      // The TLS socket's plaintext count: the space goes out, alone, as one byte.
+      const before = s.bytesWritten();
+      s.whitespace();
+      await until(() => s.bytesWritten() > before, 'the space to be written');
+      expect(s.bytesWritten() - before).toBe(1);
+      expect(s.stats.whitespaceKeepalives).toBe(1);
+      for (let i = 0; i < 20; i++) {
+        s.whitespace();
+        await s.request(xml('iq', { type: 'get', to: domain }, xml('ping', { xmlns: 'urn:xmpp:ping' })));
+        s.whitespace();
+        s.whitespace();
+        await owner.send(xml('message', { to: s.jid!, type: 'chat', id: `ws-${i}` }, xml('body', {}, `m${i}`)));
+      }
+      await until(() => stanzas.filter((st) => st.attrs.id?.startsWith('ws-')).length === 20, 'the owner\'s messages');
+      // The server counted 20 pings from us, not a space more; we counted its 20 results and 20 messages.
+      expect(await serverH(s)).toBe(20);
+      expect(s.sm.sentCount).toBe(20);
+      expect(s.sm.handledCount).toBe(40);
+      expect(s.online).toBe(true);
+      expect(offlines()).toBe(0);
+      // A resume hands the server our h: had a space been counted, it would re-send or refuse.
+      s.dropConnection();
+      await until(() => !s.online, 'offline');
+      expect(await online(s)).toBe(true);
+      expect(s.stats.resumes).toBe(1);
+      await owner.send(xml('message', { to: s.jid!, type: 'chat', id: 'ws-after' }, xml('body', {}, 'after')));
+      await until(() => stanzas.some((st) => st.attrs.id === 'ws-after'), 'the message after the resume');
+      expect(stanzas.filter((st) => st.attrs.id?.startsWith('ws-')).map((st) => st.attrs.id)).toEqual([...Array.from({ length: 20 }, (_, i) => `ws-${i}`), 'ws-after']);
+      expect(s.stats.resent).toBe(0);
+    } finally {
+      await owner.stop();
+    }
+  });
+
   it('resumes after the link drops: stanzas sent to it meanwhile arrive once, its unacknowledged messages are delivered once', async () => {
     const o = await account('owner');
     const owner = await peer(o);

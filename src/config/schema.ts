@@ -50,7 +50,7 @@ export interface XmppConfig {
   tls: { caFile?: string; allowPlaintext: boolean };
   reconnect: { initialDelayMs: number; maxDelayMs: number };
   /** XEP-0199 pings to the server; intervalMs 0 = off. */
-  keepalive: { intervalMs: number; timeoutMs: number };
+  keepalive: { intervalMs: number; timeoutMs: number; checkMs: number };
   streamManagement: StreamManagementConfig;
 }
 
@@ -142,13 +142,17 @@ function checkXmpp(c: Checker, raw: unknown, defaults: { hostname: string }): Xm
   const maxDelayMs = c.duration('xmpp.reconnect.max_delay', r.max_delay, { minMs: 100 }) ?? 300_000;
   if (maxDelayMs < initialDelayMs) c.fail('xmpp.reconnect.max_delay', 'must not be shorter than xmpp.reconnect.initial_delay');
 
-  const k = c.object('xmpp.keepalive', x.keepalive, ['interval', 'timeout'], false) ?? {};
+  const k = c.object('xmpp.keepalive', x.keepalive, ['interval', 'timeout', 'check'], false) ?? {};
   const intervalMs = c.duration('xmpp.keepalive.interval', k.interval) ?? 60_000;
   const timeoutMs = c.duration('xmpp.keepalive.timeout', k.timeout, { minMs: 100 }) ?? 20_000;
+  // The real liveness check (an ack request or a ping) once the link went unproven this long; whitespace in between.
+  const check = c.duration('xmpp.keepalive.check', k.check, { minMs: 100 });
+  if (check !== undefined && intervalMs > 0 && check < intervalMs) c.fail('xmpp.keepalive.check', `must not be shorter than xmpp.keepalive.interval (${intervalMs / 1000} s)`);
+  const checkMs = check ?? Math.max(300_000, intervalMs);
   const streamManagement = checkStreamManagement(c, x.stream_management);
 
   if (!jid) return undefined;
-  return { jid, resource, password, passwordFile: password_file, service, services, tls: { caFile: ca_file, allowPlaintext: allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs }, streamManagement };
+  return { jid, resource, password, passwordFile: password_file, service, services, tls: { caFile: ca_file, allowPlaintext: allow_plaintext }, reconnect: { initialDelayMs, maxDelayMs }, keepalive: { intervalMs, timeoutMs, checkMs }, streamManagement };
 }
 
 const SERVICE_WHAT = 'a URI such as xmpp://host:5222 (STARTTLS) or xmpps://host:5223 (direct TLS)';

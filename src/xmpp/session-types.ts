@@ -42,6 +42,8 @@ export interface SessionStats {
   resent: number;
   /** Times the server told us to slow down (resource-constraint, wait). */
   slowDowns: number;
+  /** Whitespace keepalives written (one byte each, before TLS). */
+  whitespaceKeepalives: number;
   /** The endpoint (xmpp:// or xmpps:// URI) of the current connection, while online. */
   endpoint?: string;
 }

@@ -35,7 +35,7 @@ export type { SessionEvents, SessionOptions, SessionState, SessionStats } from '
 export class Session extends EventEmitter<SessionEvents> {
   readonly sm: StreamManagement;
   private current: SessionState = 'offline';
-  private readonly counters: Omit<SessionStats, 'resent'> = { connects: 0, reconnects: 0, keyDerivations: 0, resumes: 0, slowDowns: 0 };
+  private readonly counters: Omit<SessionStats, 'resent'> = { connects: 0, reconnects: 0, keyDerivations: 0, resumes: 0, slowDowns: 0, whitespaceKeepalives: 0 };
   private readonly entity: CountingClient;
   private readonly iqCaller: IqCaller;
   private readonly cache: SaltCache = new Map();
@@ -197,6 +197,16 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Bytes this session's current TCP connection has written (TLS framing included). */
   bytesWritten(): number {
     return tcpSocketOf(this.entity)?.bytesWritten ?? 0;
+  }
+
+  /**
+   * A whitespace keepalive (RFC 6120 §4.6.1): one space between stanzas, written raw. Not an element,
+   * so stream management never counts it (only send() is counted) and the XML trace does not show it.
+   */
+  whitespace(): void {
+    if (!this.online) return;
+    this.counters.whitespaceKeepalives++;
+    this.entity.write(' ').catch(() => {}); // a broken link shows as the socket's own error
   }
 
   /** Drop the connection as a network fault would (keepalive, tests, diagnostics). */
