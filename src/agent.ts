@@ -80,6 +80,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   /** The SD card: full, read-only, or fine. */
   readonly storage: StorageGuard;
   private readonly openOwnStore: () => Store;
+  /** stop() was called: a start() still under way starts nothing more. */
+  private halted = false;
 
   constructor(opts: AgentOptions) {
     super();
@@ -114,8 +116,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         trusted: () => watch.trusted(),
         onError: (err) => storage.failed(err, 'the history'),
       });
-    this.components.push(watch, storage, {
-      // First: a locked or damaged database stops the agent here, before anything moves.
+    // The session first: DNS, TCP and TLS go on in the kernel and the event loop while the store
+    // opens and the drivers start. It cannot come online before the store is open: that opens
+    // synchronously in the same turn (a roster check or a claim before it would not see the
+    // people in the store), and whatever starts after the first await copes with an online session.
+    let sessionStopped: Promise<void> | undefined;
+    const stopSession = (): Promise<void> => (sessionStopped ??= this.session.stop());
+    this.components.push(watch, storage, { name: 'xmpp session', start: () => this.session.start(), stop: stopSession }, {
+      // A locked or damaged database stops the agent here, before anything but the connection moves.
       name: 'state store',
       start: () => {
         this.opened = this.openOwnStore();
@@ -125,6 +133,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         this.opened = undefined;
       },
     });
+    // Right after the store (its people table) and before the drivers: a gateway without owners opens its claim code and shows it first.
+    this.components.push({ name: 'people', start: () => this.people.start(), stop: () => this.people.stop() });
     const history = { query: (device: string, from: number, to: number) => this.store.history.query(device, from, to) };
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
@@ -285,11 +295,13 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     });
     this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye
-    // (unavailable presence) while the session is still up.
-    // Before the session: a gateway without owners opens its claim code and shows it first.
-    this.components.push(this.people);
+    // (unavailable presence) while the session is still up. The people (and a claim code
+    // when there are no owners) were started right after the store, before the drivers.
     this.components.push(
-      { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
+      // Stopped here, as when it started here: after the courier and the reporter (their goodbyes and the
+      // acks of what they sent still reach the store), before the drivers and the store. The first
+      // entry stops it only if the start fails before this point.
+      { name: 'xmpp session', start: () => {}, stop: stopSession },
       this.courier,
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
@@ -367,9 +379,15 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
   async start(): Promise<void> {
     this.startedAt = this.clock.mono();
+    this.halted = false;
     for (const c of this.components) {
       try {
         await c.start();
+        if (this.halted) {
+          // Stopped while this one started (the session connects early, so a refused login can land here): undo it, start no more.
+          await c.stop();
+          return;
+        }
         this.started.push(c);
       } catch (err) {
         this.log.error(`failed to start ${c.name}`, { error: err });
@@ -381,6 +399,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   }
 
   async stop(): Promise<void> {
+    this.halted = true;
     const order = [...this.started].reverse();
     this.started = [];
     for (const c of order) {
