@@ -122,7 +122,14 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // people in the store), and whatever starts after the first await copes with an online session.
     let sessionStopped: Promise<void> | undefined;
     const stopSession = (): Promise<void> => (sessionStopped ??= this.session.stop());
-    this.components.push(watch, storage, { name: 'xmpp session', start: () => this.session.start(), stop: stopSession }, {
+    const connect = async (): Promise<void> => {
+      this.session.start();
+      // One turn of the event loop, so that the DNS lookup or the socket's connect is under way before the
+      // store opens synchronously (else the attempt only begins after it). Far too short to come online:
+      // that takes several round trips with the server, each needing a turn of its own.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    this.components.push(watch, storage, { name: 'xmpp session', start: connect, stop: stopSession }, {
       // A locked or damaged database stops the agent here, before anything but the connection moves.
       name: 'state store',
       start: () => {
