@@ -2,6 +2,7 @@
 // starts them in order (each named in the log if it fails), stops them in reverse.
 
 import { EventEmitter } from 'node:events';
+import type { Element } from 'ltx';
 import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig } from './config/schema.js';
 import { createAuthority, canRead } from './core/authority.js';
@@ -82,6 +83,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   private readonly openOwnStore: () => Store;
   /** stop() was called: a start() still under way starts nothing more. */
   private halted = false;
+  /** Stanzas for the router that came before start() finished, in order; undefined once it has. */
+  private early: Element[] | undefined = [];
 
   constructor(opts: AgentOptions) {
     super();
@@ -222,7 +225,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // resolves it (the router's handlers run asynchronously and would see the last ones too late).
     this.session.on('stanza', (s) => {
       if (s.name === 'message' && archive.handle(s)) return;
-      void this.router.handle(s);
+      // The session connects while the drivers start: a request that arrives before every component has
+      // started waits for them (a device's safe state is set first, a readout has its driver's reading).
+      if (this.early) this.early.push(s);
+      else void this.router.handle(s);
     });
     this.session.on('fatal', (err) => this.emit('fatal', err));
 
@@ -387,6 +393,7 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   async start(): Promise<void> {
     this.startedAt = this.clock.mono();
     this.halted = false;
+    this.early ??= [];
     for (const c of this.components) {
       try {
         await c.start();
@@ -403,10 +410,15 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       }
     }
     this.log.info('started', { devices: this.devices.ids(), version: PRODUCT.version });
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (early.length > 0) this.log.debug('handling what arrived while starting', { stanzas: early.length });
+    for (const s of early) void this.router.handle(s);
   }
 
   async stop(): Promise<void> {
     this.halted = true;
+    this.early = undefined; // a start cut short: nothing waits for it
     const order = [...this.started].reverse();
     this.started = [];
     for (const c of order) {

@@ -12,11 +12,13 @@ import type { Agent } from '../src/agent.js';
 import { createDriver } from '../src/drivers/index.js';
 import type { Driver } from '../src/drivers/driver.js';
 import { openStore } from '../src/store/db.js';
-import { account, peer, startAgent } from './helpers/peers.js';
+import { account, peer, startAgent, xml } from './helpers/peers.js';
 import { until } from './helpers/until.js';
 
+const SD = 'urn:xmpp:iot:sensordata';
+
 describe('start order', () => {
-  it('online before a slow driver has started: the store is open, the first presence carries its reading, the last run\'s alarm arrives once', async () => {
+  it('online before a slow driver has started: the store is open, a request waits for the driver, the first presence carries its reading, the last run\'s alarm arrives once', async () => {
     const o = await account('alice');
     const stateDir = mkdtempSync(join(tmpdir(), 'xia-state-'));
     const last = openStore({ dir: stateDir });
@@ -27,9 +29,13 @@ describe('start order', () => {
     let driverStarted = false;
     let online!: Promise<void>;
     const presences: Element[] = [];
+    let readout: Promise<Element> | undefined;
     const watch = (agent: Agent): void => {
       online = new Promise((resolve) => agent.session.once('online', () => resolve()));
-      agent.session.once('online', () => {
+      agent.session.once('online', (jid) => {
+        // A request the moment it is online, before its driver has started: answered once it has, with its reading.
+        const req = xml('iq', { type: 'get', to: jid, id: 'early' }, xml('req', { xmlns: SD, seqnr: '7', momentary: 'true' }));
+        readout = owner.send(req).then(() => owner.waitFor((s) => s.name === 'message' && s.getChild('fields', SD)?.attrs.seqnr === '7', 10_000, 'the early readout'));
         seen.driverStarted = driverStarted;
         try {
           seen.storeOpen = agent.store.outbox.stats().queued === 1;
@@ -65,6 +71,9 @@ describe('start order', () => {
       expect(seen).toEqual({ storeOpen: true, driverStarted: false });
       await until(() => presences.length > 0, 'the first presence');
       expect(presences[0]!.getChildText('status')).toContain('21.4');
+      const fields = await readout!;
+      expect(fields.toString()).toContain('21.4');
+      expect(owner.stanzas.find((s) => s.name === 'iq' && s.attrs.id === 'early')?.attrs.type).toBe('result');
       const alarm = await owner.waitFor((s) => s.name === 'message' && s.getChildText('body') === 'alarm from the last run', 10_000, 'the queued alarm');
       expect(alarm).toBeDefined();
       await until(() => agent.agent.store.outbox.stats().queued === 0, 'the outbox emptied');
