@@ -145,7 +145,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     for (const [k, v] of Object.entries(r.startup.phases)) lines.push(`| ${k} | ${v} |`);
     lines.push(`| sum | ${r.startup.totalMs} |`, '');
     const p = Object.values(r.startup.phases);
-    lines.push(`The session connects only after the store is open and every driver has started (${p[3]} ms here; SQLite's \`quick_check\` over this store alone takes ${r.startup.quickCheckMs} ms, timed in the bench process): these run one after the other in \`Agent.start()\`. The store opens synchronously, so starting the session before it gains little on loopback, where the login is CPU work on both ends; on a real network the TCP, TLS and SASL round trips (${p[4]} ms here, several round-trip times there) would run while the store opens.`, '');
+    lines.push(`The session starts connecting first (${p[3]} ms after the "starting" log); the store opens and the drivers start while DNS, TCP and TLS get under way in the kernel and the event loop (${p[4]} ms), then the login goes on (${p[5]} ms). On loopback that overlap gains little, since the login is CPU work on both ends; on a real network the round trips run while the store opens. The store opened here was closed cleanly, so its \`quick_check\` is skipped; after a power cut, a kill or a crash the check runs first, adding ${r.startup.quickCheckMs} ms over this week of history (timed in the bench process).`, '');
   }
 
   const rows = profileRows(r.profiles);

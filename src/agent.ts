@@ -2,6 +2,7 @@
 // starts them in order (each named in the log if it fails), stops them in reverse.
 
 import { EventEmitter } from 'node:events';
+import type { Element } from 'ltx';
 import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig } from './config/schema.js';
 import { createAuthority, canRead } from './core/authority.js';
@@ -80,6 +81,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
   /** The SD card: full, read-only, or fine. */
   readonly storage: StorageGuard;
   private readonly openOwnStore: () => Store;
+  /** stop() was called: a start() still under way starts nothing more. */
+  private halted = false;
+  /** Stanzas for the router that came before start() finished, in order; undefined once it has. */
+  private early: Element[] | undefined = [];
 
   constructor(opts: AgentOptions) {
     super();
@@ -114,8 +119,21 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         trusted: () => watch.trusted(),
         onError: (err) => storage.failed(err, 'the history'),
       });
-    this.components.push(watch, storage, {
-      // First: a locked or damaged database stops the agent here, before anything moves.
+    // The session first: DNS, TCP and TLS go on in the kernel and the event loop while the store
+    // opens and the drivers start. It cannot come online before the store is open: that opens
+    // synchronously in the same turn (a roster check or a claim before it would not see the
+    // people in the store), and whatever starts after the first await copes with an online session.
+    let sessionStopped: Promise<void> | undefined;
+    const stopSession = (): Promise<void> => (sessionStopped ??= this.session.stop());
+    const connect = async (): Promise<void> => {
+      this.session.start();
+      // One turn of the event loop, so that the DNS lookup or the socket's connect is under way before the
+      // store opens synchronously (else the attempt only begins after it). Far too short to come online:
+      // that takes several round trips with the server, each needing a turn of its own.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    this.components.push(watch, storage, { name: 'xmpp session', start: connect, stop: stopSession }, {
+      // A locked or damaged database stops the agent here, before anything but the connection moves.
       name: 'state store',
       start: () => {
         this.opened = this.openOwnStore();
@@ -125,6 +143,8 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
         this.opened = undefined;
       },
     });
+    // Right after the store (its people table) and before the drivers: a gateway without owners opens its claim code and shows it first.
+    this.components.push({ name: 'people', start: () => this.people.start(), stop: () => this.people.stop() });
     const history = { query: (device: string, from: number, to: number) => this.store.history.query(device, from, to) };
 
     this.devices = new Devices({ clock, onListenerError: (err) => log.error('change listener failed', { error: err }) });
@@ -205,7 +225,10 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     // resolves it (the router's handlers run asynchronously and would see the last ones too late).
     this.session.on('stanza', (s) => {
       if (s.name === 'message' && archive.handle(s)) return;
-      void this.router.handle(s);
+      // The session connects while the drivers start: a request that arrives before every component has
+      // started waits for them (a device's safe state is set first, a readout has its driver's reading).
+      if (this.early) this.early.push(s);
+      else void this.router.handle(s);
     });
     this.session.on('fatal', (err) => this.emit('fatal', err));
 
@@ -285,11 +308,13 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
     });
     this.reporter.decorate((p) => p.append(capsElement(caps())));
     // Started in this order, stopped in reverse: the reporter says goodbye
-    // (unavailable presence) while the session is still up.
-    // Before the session: a gateway without owners opens its claim code and shows it first.
-    this.components.push(this.people);
+    // (unavailable presence) while the session is still up. The people (and a claim code
+    // when there are no owners) were started right after the store, before the drivers.
     this.components.push(
-      { name: 'xmpp session', start: () => this.session.start(), stop: () => this.session.stop() },
+      // Stopped here, as when it started here: after the courier and the reporter (their goodbyes and the
+      // acks of what they sent still reach the store), before the drivers and the store. The first
+      // entry stops it only if the start fails before this point.
+      { name: 'xmpp session', start: () => {}, stop: stopSession },
       this.courier,
       { name: 'presence reporter', start: () => this.reporter.start(), stop: () => this.reporter.stop() },
     );
@@ -367,9 +392,16 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
 
   async start(): Promise<void> {
     this.startedAt = this.clock.mono();
+    this.halted = false;
+    this.early ??= [];
     for (const c of this.components) {
       try {
         await c.start();
+        if (this.halted) {
+          // Stopped while this one started (the session connects early, so a refused login can land here): undo it, start no more.
+          await c.stop();
+          return;
+        }
         this.started.push(c);
       } catch (err) {
         this.log.error(`failed to start ${c.name}`, { error: err });
@@ -378,9 +410,15 @@ export class Agent extends EventEmitter<{ fatal: [AuthError] }> {
       }
     }
     this.log.info('started', { devices: this.devices.ids(), version: PRODUCT.version });
+    const early = this.early ?? [];
+    this.early = undefined;
+    if (early.length > 0) this.log.debug('handling what arrived while starting', { stanzas: early.length });
+    for (const s of early) void this.router.handle(s);
   }
 
   async stop(): Promise<void> {
+    this.halted = true;
+    this.early = undefined; // a start cut short: nothing waits for it
     const order = [...this.started].reverse();
     this.started = [];
     for (const c of order) {

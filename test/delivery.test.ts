@@ -101,6 +101,37 @@ describe('delivery receipts', () => {
     expect(store.outbox.stats().queued).toBe(0);
   });
 
+  it('started when the session is already online (it connects while the agent starts): looks up what the last run tried, then sends the rest', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
+    // The last run queued two alarms and tried the first before it died.
+    const before = openStore({ dir });
+    const tried = before.outbox.add({ to: 'alice@iot.test', body: 'tried', kind: 'alarm' });
+    before.outbox.add({ to: 'alice@iot.test', body: 'never sent', kind: 'alarm' });
+    before.outbox.attempted(tried.id);
+    before.close();
+    const store = openStore({ dir });
+    stores.push(store);
+    const s = session(w, delivery); // online before the courier listens: its 'online' event has passed
+    const asked: string[] = [];
+    const archive: ArchiveSearch = {
+      find: async (ids) => {
+        asked.push(...ids);
+        return { found: new Set(ids), complete: true }; // the server had the one that was tried
+      },
+      handle: () => false,
+    };
+    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
+    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t) });
+    c.start();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(asked).toEqual([store.outbox.messageId(tried)]);
+    expect(c.stats.alreadyDelivered).toBe(1);
+    expect(w.written.filter((e) => e.name === 'message').map((e) => e.getChildText('body'))).toEqual(['never sent']);
+  });
+
   it('settles a receipt once when the write fails without stream management', async () => {
     const w = wire();
     const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });

@@ -378,7 +378,7 @@ export function courier(deps: {
     heldCount: (): number => held.length,
     start(): void {
       running = true;
-      session.on('online', (_jid, resumed) => {
+      const online = (resumed: boolean): void => {
         // A resumed stream settles its own stanzas (XEP-0198); a new one may follow a crash or a lost stream.
         if (resumed || !deps.alreadyDelivered) return pump();
         holding = true;
@@ -389,8 +389,11 @@ export function courier(deps: {
             holding = false;
             pump();
           });
-      });
-      pump();
+      };
+      session.on('online', (_jid, resumed) => online(resumed));
+      // The session connects while the rest of the agent starts: it may already be online (a new session, never resumed before we listened).
+      if (session.online) online(false);
+      else pump();
     },
     stop(): void {
       running = false;

@@ -6,7 +6,6 @@
 // CA as the XMPP connection (xmpp.tls.ca_file; the system's without it).
 // Failures are UploadErrors with a code and a short reason a person can read.
 
-import https from 'node:https';
 import type { Element } from 'ltx';
 import xml from '@xmpp/xml';
 import type { Logger } from '../runtime/log.js';
@@ -46,8 +45,10 @@ export interface UploadFile {
 /** An HTTPS PUT; resolves with the status code. */
 export type Put = (url: string, body: Buffer, headers: Record<string, string>, ca: string | undefined) => Promise<number>;
 
-export const httpsPut: Put = (url, body, headers, ca) =>
-  new Promise((resolve, reject) => {
+export const httpsPut: Put = async (url, body, headers, ca) => {
+  // Loaded at the first upload, not at start: Node's HTTP stack is not needed to come online.
+  const https = await import('node:https');
+  return new Promise((resolve, reject) => {
     const req = https.request(
       url,
       {
@@ -68,6 +69,7 @@ export const httpsPut: Put = (url, body, headers, ca) =>
     req.once('error', reject);
     req.end(body);
   });
+};
 
 export interface UploaderDeps {
   request(iq: Element, timeoutMs?: number): Promise<Element>;

@@ -12,7 +12,7 @@ import { client, type Client as StockClient } from '@xmpp/client';
 import xmlFactory from '@xmpp/xml';
 export const xml = xmlFactory;
 import type { Element } from 'ltx';
-import { Agent } from '../../src/agent.js';
+import { Agent, type AgentOptions } from '../../src/agent.js';
 import { loadConfigText } from '../../src/config/load.js';
 import { createLogger, createSink, type LogSink } from '../../src/runtime/log.js';
 
@@ -196,6 +196,8 @@ export async function startAgent(
     beforeStart?: (agent: Agent) => void;
     /** Receives the claim notice (QR code and text) instead of stderr. */
     claimNotice?: (text: string) => void;
+    /** The drivers of the config's devices, instead of the ones the config names. */
+    driverFor?: AgentOptions['driverFor'];
   },
 ): Promise<RunningAgent> {
   const acc = a.account ?? (await account('gw'));
@@ -206,7 +208,7 @@ export async function startAgent(
   const logs: string[] = [];
   const sink = createSink('debug', (l) => logs.push(l));
   if (a.redact !== false) sink.secrets.add(acc.password);
-  const agent = new Agent({ loaded, log: createLogger(sink), claimNotice: a.claimNotice });
+  const agent = new Agent({ loaded, log: createLogger(sink), claimNotice: a.claimNotice, driverFor: a.driverFor });
   const reconnects: RunningAgent['reconnects'] = [];
   agent.session.on('reconnecting', (e) => reconnects.push(e));
   const online = new Promise<void>((resolve) => agent.session.once('online', () => resolve()));
