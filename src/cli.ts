@@ -6,10 +6,8 @@ import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js
 import { createLogger, createSink } from './runtime/log.js';
 import { PRODUCT } from './runtime/version.js';
 import { systemdNotifier } from './runtime/systemd.js';
-import { defaultDeb, ImageError, writeImage } from './deploy/image.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from './store/db.js';
-import { claimCommand } from './deploy/claim.js';
 
 const USAGE = `Usage:
   xmpp-iot-agent run --config <agent.yaml>     run the agent
@@ -146,7 +144,10 @@ function options(args: string[]): Map<string, string> {
   return out;
 }
 
+// `image` and `claim` are loaded only when asked for: a running gateway never needs them (nor the QR
+// and PNG encoders and the YAML Document API they bring), and a module once loaded stays in memory.
 async function image(args: string[]): Promise<number> {
+  const { defaultDeb, ImageError, writeImage } = await import('./deploy/image.js');
   const o = options(args);
   const img = o.get('image');
   const config = o.get('config');
@@ -202,7 +203,7 @@ async function main(argv: string[]): Promise<number> {
     case 'image':
       return image(args);
     case 'claim':
-      return claimCommand(args, { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) });
+      return (await import('./deploy/claim.js')).claimCommand(args, { stdout: (s) => void process.stdout.write(s), stderr: (s) => void process.stderr.write(s) });
     case '--version':
     case 'version':
       process.stdout.write(`${PRODUCT.name} ${PRODUCT.version}\n`);
