@@ -14,6 +14,7 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
@@ -40,7 +41,7 @@ export function withYaml(use){const req=createRequire(import.meta.url);const fil
 const releasedYaml = {
   name: 'released-yaml',
   setup(b) {
-    b.onResolve({ filter: /\/yaml\.js$/ }, (args) => (args.importer.startsWith(`${root}src/`) ? { path: 'released-yaml', namespace: 'released-yaml' } : undefined));
+    b.onResolve({ filter: /\/yaml\.js$/ }, (args) => (join(args.resolveDir, args.path) === `${root}src/config/yaml.js` ? { path: 'released-yaml', namespace: 'released-yaml' } : undefined));
     b.onLoad({ filter: /.*/, namespace: 'released-yaml' }, () => ({ contents: RELEASED_YAML, loader: 'js' }));
   },
 };
