@@ -164,7 +164,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     lines.push('', 'What each change saved (idle RssAnon):', '');
     if (un && base) lines.push(`- The bundle instead of the tsc output: ${((un.idleKiB - base.idleKiB) / 1024).toFixed(1)} MiB (${mib(un.idleKiB)} → ${mib(base.idleKiB)}); MEASURED.md traces it to Node's loader compiled on worker threads whose freed memory glibc keeps, and to the source text itself.`);
     if (base && shipped) lines.push(`- The unit's runtime settings on top of the bundle: ${((base.idleKiB - shipped.idleKiB) / 1024).toFixed(1)} MiB idle (${mib(base.idleKiB)} → ${mib(shipped.idleKiB)}), ${((base.afterKiB - base.beforeKiB - (shipped.afterKiB - shipped.beforeKiB)) / 1024).toFixed(1)} MiB of the growth after the readings, at ${x2(shipped.cpuUs / base.cpuUs)} the CPU per reading.`);
-    if (shipped && empty) lines.push(`- A week of history against an empty store, both as the unit runs it: ${((shipped.idleKiB - empty.idleKiB) / 1024).toFixed(1)} MiB (the store's 256 KiB page cache caps what opening and pruning it keeps).`);
+    if (shipped && empty) lines.push(`- A week of history against an empty store, both as the unit runs it: ${((shipped.idleKiB - empty.idleKiB) / 1024).toFixed(1)} MiB (the store's 64 KiB page cache caps what opening and pruning it keeps).`);
     lines.push('', 'The systemd unit keeps only the flags whose CPU cost per reading is small in this table; `--max-opt` and `--jitless` are there for contrast (MEASURED.md: 2.6× and 3.8× the CPU), and stay out.', '');
   }
 

@@ -7,11 +7,14 @@
 // memory glibc kept (~7 MiB); one bundle removes that. Non-ASCII characters
 // are escaped so V8 keeps the source one byte per character. Native addons
 // stay outside (better-sqlite3, serialport's bindings, node-dht-sensor) and
-// are resolved from node_modules at run time.
+// are resolved from node_modules at run time. The YAML library is a CommonJS
+// file of its own (chunks/yaml.cjs), loaded for the one parse of the config and
+// then let go (src/config/yaml.ts).
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 rmSync(`${root}dist`, { recursive: true, force: true });
@@ -29,6 +32,22 @@ function buildTime() {
   }
   return new Date().toISOString();
 }
+
+// src/config/yaml.ts in the bundle: require() the library's own file for the call, then drop it from
+// require's cache so that nothing keeps it (an ES module would stay loaded for the life of the process).
+// The importing code may end up in dist/ or in dist/chunks/; the library is in dist/chunks/.
+const RELEASED_YAML = `import{createRequire}from'node:module';
+export function withYaml(use){const req=createRequire(import.meta.url);const file=req.resolve(/\\/chunks\\/[^/]*$/.test(import.meta.url)?'./yaml.cjs':'./chunks/yaml.cjs');try{return use(req(file))}finally{delete req.cache[file]}}`;
+const releasedYaml = {
+  name: 'released-yaml',
+  setup(b) {
+    b.onResolve({ filter: /\/yaml\.js$/ }, (args) => (join(args.resolveDir, args.path) === `${root}src/config/yaml.js` ? { path: 'released-yaml', namespace: 'released-yaml' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'released-yaml' }, () => ({ contents: RELEASED_YAML, loader: 'js' }));
+  },
+};
+
+const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node20', minify: true, charset: 'ascii', sourcemap: 'linked', legalComments: 'linked', metafile: true, logLevel: 'warning' };
+const yamlLib = await build({ ...common, entryPoints: { 'chunks/yaml': 'yaml' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, format: 'cjs' });
 
 const result = await build({
   absWorkingDir: root,
@@ -49,10 +68,11 @@ const result = await build({
   banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   chunkNames: 'chunks/[name]-[hash]',
   define: { __XIA_BUILD_TIME__: JSON.stringify(buildTime()) },
+  plugins: [releasedYaml],
   metafile: true,
   logLevel: 'warning',
 });
 
-const outputs = Object.entries(result.metafile.outputs).filter(([f]) => f.endsWith('.js'));
+const outputs = [...Object.entries(result.metafile.outputs), ...Object.entries(yamlLib.metafile.outputs)].filter(([f]) => /\.c?js$/.test(f));
 const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 process.stderr.write(`[bundle] dist/: ${outputs.length} files, ${(total / 1024).toFixed(0)} KiB of JavaScript\n`);

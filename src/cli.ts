@@ -144,8 +144,9 @@ function options(args: string[]): Map<string, string> {
   return out;
 }
 
+// `image` and `claim` are loaded only when asked for: a running gateway never needs them (nor the QR
+// and PNG encoders and the YAML Document API they bring), and a module once loaded stays in memory.
 async function image(args: string[]): Promise<number> {
-  // The subcommands' code (and the Node modules it needs) is loaded only for them, not for run.
   const { defaultDeb, ImageError, writeImage } = await import('./deploy/image.js');
   const o = options(args);
   const img = o.get('image');

@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { withYaml } from './yaml.js';
 import { checkConfig, type AgentConfig } from './schema.js';
 import type { Issue } from './validate.js';
 
@@ -29,14 +29,16 @@ export interface LoadedConfig {
 
 /** Parse YAML text into a plain value; syntax errors become issues with a line number. */
 export function parseYaml(text: string): { value?: unknown; issues: Issue[] } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
-  if (doc.errors.length > 0) {
-    return {
-      issues: doc.errors.map((e) => ({ path: `(yaml line ${lines.linePos(e.pos[0]).line})`, message: e.message.split('\n')[0] ?? e.message })),
-    };
-  }
-  return { value: doc.toJS(), issues: [] };
+  return withYaml(({ LineCounter, parseDocument }) => {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
+    if (doc.errors.length > 0) {
+      return {
+        issues: doc.errors.map((e) => ({ path: `(yaml line ${lines.linePos(e.pos[0]).line})`, message: e.message.split('\n')[0] ?? e.message })),
+      };
+    }
+    return { value: doc.toJS() as unknown, issues: [] };
+  });
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {

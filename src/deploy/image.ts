@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, posix } from 'node:path';
-import { parseDocument, stringify } from 'yaml';
+import { withYaml } from '../config/yaml.js';
 import { loadConfigFile } from '../config/load.js';
 import { DEFAULT_STATE_DIR } from '../config/durability.js';
 import { claimImageFiles } from './claim.js';
@@ -97,29 +97,33 @@ systemctl restart xmpp-iot-agent.service
 
 /** The user's config as the gateway will read it: secrets and CA from /etc/xmpp-iot-agent. */
 export function gatewayConfig(text: string, hasCa: boolean): string {
-  const doc = parseDocument(text);
-  doc.deleteIn(['xmpp', 'password']);
-  doc.setIn(['xmpp', 'password_file'], '/etc/xmpp-iot-agent/password');
-  if (hasCa) doc.setIn(['xmpp', 'tls', 'ca_file'], '/etc/xmpp-iot-agent/ca.pem');
-  return doc.toString();
+  return withYaml(({ parseDocument }) => {
+    const doc = parseDocument(text);
+    doc.deleteIn(['xmpp', 'password']);
+    doc.setIn(['xmpp', 'password_file'], '/etc/xmpp-iot-agent/password');
+    if (hasCa) doc.setIn(['xmpp', 'tls', 'ca_file'], '/etc/xmpp-iot-agent/ca.pem');
+    return doc.toString();
+  });
 }
 
 /** Merge our first-boot steps into the image's own cloud-init user-data. */
 export function mergeUserData(existing: string | undefined, hostname: string | undefined): string {
-  const doc = parseDocument(existing && existing.trim() ? existing : '{}');
-  if (hostname) {
-    doc.set('hostname', hostname);
-    doc.set('manage_etc_hosts', true);
-  }
-  const step = ['sh', `${BOOT_DIR}/xmpp-iot-agent/install.sh`];
-  const runcmd = (doc.get('runcmd', true) as { toJSON(): unknown } | undefined)?.toJSON();
-  const list = Array.isArray(runcmd) ? runcmd.filter((c) => JSON.stringify(c) !== JSON.stringify(step)) : [];
-  doc.set('runcmd', [...list, step]);
-  return `#cloud-config\n${doc.toString().replace(/^#cloud-config\n/, '')}`;
+  return withYaml(({ parseDocument }) => {
+    const doc = parseDocument(existing && existing.trim() ? existing : '{}');
+    if (hostname) {
+      doc.set('hostname', hostname);
+      doc.set('manage_etc_hosts', true);
+    }
+    const step = ['sh', `${BOOT_DIR}/xmpp-iot-agent/install.sh`];
+    const runcmd = (doc.get('runcmd', true) as { toJSON(): unknown } | undefined)?.toJSON();
+    const list = Array.isArray(runcmd) ? runcmd.filter((c) => JSON.stringify(c) !== JSON.stringify(step)) : [];
+    doc.set('runcmd', [...list, step]);
+    return `#cloud-config\n${doc.toString().replace(/^#cloud-config\n/, '')}`;
+  });
 }
 
 export function networkConfig(wifi: { ssid: string; password: string; country: string }): string {
-  return stringify({
+  return withYaml(({ stringify }) => stringify({
     network: {
       version: 2,
       wifis: {
@@ -127,7 +131,7 @@ export function networkConfig(wifi: { ssid: string; password: string; country: s
         wlan0: { dhcp4: true, optional: true, 'regulatory-domain': wifi.country, 'access-points': { [wifi.ssid]: { password: wifi.password } } },
       },
     },
-  });
+  }));
 }
 
 export function writeImage(o: ImageOptions): string[] {
@@ -156,7 +160,7 @@ export function writeImage(o: ImageOptions): string[] {
     put('/xmpp-iot-agent/password', `${loaded.password}\n`);
     if (hasCa) put('/xmpp-iot-agent/ca.pem', loaded.ca!);
     // state_dir as the gateway resolves it: relative to its config in /etc/xmpp-iot-agent.
-    const rawStateDir = parseDocument(readFileSync(o.config, 'utf8')).get('state_dir');
+    const rawStateDir: unknown = withYaml(({ parseDocument }) => parseDocument(readFileSync(o.config, 'utf8')).get('state_dir'));
     const stateDir = posix.resolve('/etc/xmpp-iot-agent', typeof rawStateDir === 'string' ? rawStateDir : DEFAULT_STATE_DIR);
     put('/xmpp-iot-agent/install.sh', installScript(hasCa, stateDir));
     put('/xmpp-iot-agent/xmpp-iot-agent.deb', readFileSync(o.deb));
