@@ -68,14 +68,16 @@ interface Person {
   jid: string;
   messages: Element[];
   /** Send a chat message and resolve with the next `count` messages from `to`'s bare JID. */
-  ask(to: string, body: string, count: number): Promise<Element[]>;
+  ask(to: string, body: string, count: number, timeoutMs?: number): Promise<Element[]>;
 }
 
 /** Someone on one of our servers: our own Session, trusting that server's certificate. */
+let phones = 0;
 async function person(server: Prosody, user: string): Promise<Person> {
   const s = new Session({
     jid: `${user}@${server.domain}`,
-    resource: 'phone',
+    // A resource of its own: two sessions of one person on one resource would take it from each other in turn.
+    resource: `phone-${++phones}`,
     password: `${user}-secret`,
     service: server.service,
     ca: readFileSync(server.caFile, 'utf8'),
@@ -97,11 +99,11 @@ async function person(server: Prosody, user: string): Promise<Person> {
   return {
     jid: `${user}@${server.domain}`,
     messages,
-    async ask(to, body, count) {
+    async ask(to, body, count, timeoutMs = 10_000) {
       const seen = messages.length;
       await s.send(xml('message', { type: 'chat', to }, xml('body', {}, body)));
       const from = (): Element[] => messages.slice(seen).filter((m) => bare(m.attrs.from) === bare(to));
-      await until(() => from().length >= count, `${count} answer(s) to "${body}"`, { got: () => from().map((m) => m.getChildText('body')) });
+      await until(() => from().length >= count, `${count} answer(s) to "${body}"`, { timeoutMs, got: () => from().map((m) => m.getChildText('body')) });
       return from().slice(0, count);
     },
   };
@@ -296,7 +298,10 @@ describe('the renderer chunk', () => {
     expect(loaded()).not.toContain(`chunks/${chunk}`);
 
     const alice = await person(upload, 'alice');
-    const answers = await alice.ask(`gw2@${upload.domain}/agent`, 'chart temperature', 2);
+    // If the answers never come, say what the agent said.
+    const answers = await alice.ask(`gw2@${upload.domain}/agent`, 'chart temperature', 2).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\nthe agent said:\n${out.split('\n').slice(-15).join('\n')}`);
+    });
     imageUrl(answers[1]!);
     expect(loaded()).toContain(`chunks/${chunk}`);
   });
