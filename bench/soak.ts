@@ -480,7 +480,7 @@ if (report) {
 process.stdout.write(JSON.stringify(results, null, 2) + '\n');
 if (results.drift) {
   const d = results.drift;
-  const kib = (b: number | undefined): string => (b === undefined ? '—' : `${(b / 1024).toFixed(1)} KiB`);
+  const kib = (b: number | undefined): string => (b === undefined ? '—' : b >= 1_048_576 ? `${(b / 1_048_576).toFixed(1)} MiB` : `${(b / 1024).toFixed(1)} KiB`);
   say(`minute ${d.fromMinute} → ${d.toMinute}: RssAnon ${d.rssAnonKiB.drift >= 0 ? '+' : ''}${(d.rssAnonKiB.drift / 1024).toFixed(2)} MiB; the card's block device ${kib(d.cardDeviceBytesPerHour)}/h at ${d.alarmsPerHour} alarms/h, ${kib(d.cardBytesPerAlarm)} per alarm, ${kib(d.quietCardDeviceBytesPerHour)}/h quiet, ${kib(d.cardBytesPerHourRealistic)}/h at ${d.realisticAlarmsPerHour} alarms/h`);
   say(`  /proc/PID/io write_bytes ${kib(d.sdWriteBytesPerHour)}/h (${kib(d.writeBytesPerAlarm)} per alarm): an upper bound, the kernel charges whole page-cache folios; the card's own count is the figure`);
 }
