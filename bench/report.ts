@@ -287,8 +287,28 @@ export interface SoakFigures {
     skipped: string[];
   };
   /** One agent process from minute 5 to the end (soaks of 10 minutes or more). */
-  drift?: { fromMinute: number; toMinute: number; rssAnonKiB: { from: number; to: number; drift: number }; sdWriteBytes: number; sdWriteBytesPerHour: number; alarmsPerHour: number; quietWriteBytesPerHour?: number; cardDeviceBytesPerHour?: number };
+  drift?: {
+    fromMinute: number;
+    toMinute: number;
+    rssAnonKiB: { from: number; to: number; drift: number };
+    alarmsPerHour: number;
+    /** The card's block device (the soak's own loop device): what the card itself was sent. */
+    cardDeviceBytes?: number;
+    cardDeviceBytesPerHour?: number;
+    cardBytesPerAlarm?: number;
+    quietCardDeviceBytesPerHour?: number;
+    realisticAlarmsPerHour?: number;
+    cardBytesPerHourRealistic?: number;
+    /** /proc/PID/io write_bytes: an upper bound (whole page-cache folios charged), beside the card's own count. */
+    sdWriteBytes: number;
+    sdWriteBytesPerHour: number;
+    writeBytesPerAlarm?: number;
+    quietWriteBytesPerHour?: number;
+  };
 }
+
+/** Goals of issue #16 (endurance): RSS drift from minute 5 to the end, and what the card takes an hour at a real gateway's pace. */
+export const SOAK_GOALS = { rssDriftKiB: 2 * 1024, cardBytesPerHour: 5 * 1_048_576 };
 
 /** The Pi's own faults and the one-process figures, as lines of the soak section (empty when the run had none). */
 function piLines(r: SoakFigures): string[] {
@@ -308,10 +328,25 @@ function piLines(r: SoakFigures): string[] {
   }
   const d = r.drift;
   if (d) {
-    const mib = (k: number): string => (k / 1024).toFixed(2);
+    const mib = (b: number): string => (b / 1_048_576).toFixed(2);
+    const kib = (b: number | undefined): string => (b === undefined ? '—' : `${(b / 1024).toFixed(1)} KiB`);
+    const perHour = (b: number | undefined): string => (b === undefined ? '—' : b >= 1_048_576 ? `${mib(b)} MiB/h` : `${(b / 1024).toFixed(0)} KiB/h`);
+    const met = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? '**met**' : '**not met**');
+    const drift = d.rssAnonKiB.drift;
     out.push(
       '',
-      `One agent process from minute ${d.fromMinute} to minute ${d.toMinute} (no agent kills after minute 5): RssAnon ${mib(d.rssAnonKiB.from)} → ${mib(d.rssAnonKiB.to)} MiB, **drift ${d.rssAnonKiB.drift >= 0 ? '+' : ''}${mib(d.rssAnonKiB.drift)} MiB** (goal: under 2 MiB). Written to the SD card (\`/proc/PID/io\` write_bytes, the block layer): ${(d.sdWriteBytes / 1_048_576).toFixed(1)} MiB, **${(d.sdWriteBytesPerHour / 1_048_576).toFixed(1)} MiB per hour** at ${d.alarmsPerHour.toLocaleString('en')} alarm messages an hour (the flapping tank; each one written, marked tried and deleted, fsynced), about ${d.alarmsPerHour > 0 ? Math.round(d.sdWriteBytesPerHour / d.alarmsPerHour / 1024) : '—'} KiB per alarm with the history and the rest.${d.cardDeviceBytesPerHour !== undefined ? ` The card's block device itself (its /sys/block stat, so the filesystem's journal and metadata too) took ${(d.cardDeviceBytesPerHour / 1_048_576).toFixed(1)} MiB per hour.` : ''}${d.quietWriteBytesPerHour !== undefined ? ` With nothing alarming (two quiet minutes at the end: readings, history and presence only): ${(d.quietWriteBytesPerHour / 1024).toFixed(0)} KiB per hour.` : ''}`,
+      `One agent process from minute ${d.fromMinute} to minute ${d.toMinute} (no agent kills after minute 5), at ${d.alarmsPerHour.toLocaleString('en')} alarm messages an hour (the flapping tank: each one written with its first attempt counted, then deleted once the server has it: two fsynced commits), then two quiet minutes (readings, history and presence only). The card's figures are its block device's own count (the soak's card is a loop device only the agent writes to; the filesystem's journal and metadata included).`,
+      '',
+      '| figure | measured | goal | |',
+      '| --- | ---: | ---: | --- |',
+      `| RssAnon drift, minute ${d.fromMinute} → ${d.toMinute} (${mib(d.rssAnonKiB.from * 1024)} → ${mib(d.rssAnonKiB.to * 1024)} MiB) | ${drift >= 0 ? '+' : ''}${mib(drift * 1024)} MiB | under ${mib(SOAK_GOALS.rssDriftKiB * 1024)} MiB | ${met(drift < SOAK_GOALS.rssDriftKiB)} |`,
+      `| card bytes an hour at a real gateway's pace (${d.realisticAlarmsPerHour ?? '—'} alarms an hour: the quiet rate plus that many alarms) | ${perHour(d.cardBytesPerHourRealistic)} | under ${perHour(SOAK_GOALS.cardBytesPerHour)} | ${met(d.cardBytesPerHourRealistic === undefined ? undefined : d.cardBytesPerHourRealistic < SOAK_GOALS.cardBytesPerHour)} |`,
+      `| card bytes per alarm (beyond the quiet rate) | ${kib(d.cardBytesPerAlarm)} | | |`,
+      `| card bytes an hour, quiet | ${perHour(d.quietCardDeviceBytesPerHour)} | | |`,
+      `| card bytes an hour, flapping (${d.alarmsPerHour.toLocaleString('en')} alarms an hour) | ${perHour(d.cardDeviceBytesPerHour)} | | |`,
+      `| /proc/PID/io write_bytes an hour, flapping (per alarm; quiet) | ${perHour(d.sdWriteBytesPerHour)} (${kib(d.writeBytesPerAlarm)}; ${perHour(d.quietWriteBytesPerHour)}) | | upper bound |`,
+      '',
+      'write_bytes is an upper bound, not what the card gets: the kernel charges every page-cache folio the process dirties in full, and on kernels whose ext4 caches files in large folios (6.16 and later) a 4 KiB write into a file that was read in whole (a WAL recovered at open) was charged 144 KiB. The agent now folds such a WAL into the database at open and starts it from nothing (store/db.ts); before that, the 30-minute soak of 2026-12-01 counted 1.55 GB an hour of write_bytes, and an 11-minute trial run 1.34 GB an hour while the card\'s block device received about 170 MB an hour (the filler of the card-full fault left out; it is now reserved with fallocate, so the card\'s count is the agent\'s alone).',
     );
   }
   return out;

@@ -162,6 +162,65 @@ describe('delivery receipts', () => {
     expect(w.written).toHaveLength(0);
   });
 
+  it('an alarm that goes at once is written with its attempt counted (one commit), and a crash right after still asks the archive', async () => {
+    const w = wire();
+    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const enabling = w.sm.enable('gw@iot.test/gw');
+    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
+    await enabling;
+    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
+    stores.push(store);
+    const s = session(w, delivery);
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger });
+    c.start();
+    const attempted: number[] = [];
+    const realAttempted = store.outbox.attempted.bind(store.outbox);
+    store.outbox.attempted = (id) => {
+      attempted.push(id);
+      realAttempted(id);
+    };
+
+    const first = c.enqueue('alice@iot.test', '⚠ level 60 % above 50 %', 'alarm');
+    // On disk as tried before it reaches the wire, in the commit that wrote it: no second write for the attempt.
+    expect(store.outbox.pending().map((i) => i.attempts)).toEqual([1]);
+    await new Promise((r) => setImmediate(r));
+    const wired = w.written.filter((e) => e.name === 'message');
+    expect(wired.map((e) => e.attrs.id)).toEqual([first]);
+    expect(attempted).toEqual([]);
+    // Its first attempt all the same: not stamped as one that waited.
+    expect(wired[0]!.getChild('delay', 'urn:xmpp:delay')).toBeUndefined();
+
+    // Offline, a new alarm waits: written untried, and its attempt is counted when it goes.
+    s.setOnline(false);
+    c.enqueue('alice@iot.test', '✓ level 40 %, back below 50 %', 'alarm');
+    expect(store.outbox.pending().map((i) => i.attempts)).toEqual([1, 0]);
+
+    // The process dies before the server's ack: the next one asks the archive about the first, as tried.
+    const asked: string[] = [];
+    const archive: ArchiveSearch = {
+      find: async (ids) => {
+        asked.push(...ids);
+        return { found: new Set([...ids].filter((id) => id === first)), complete: true };
+      },
+      handle: () => false,
+    };
+    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
+    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    const w2 = wire();
+    const delivery2 = new Delivery({ sm: w2.sm, write: w2.write, ping: async () => undefined, log: silentLogger });
+    const s2 = session(w2, delivery2);
+    const next = courier({ store, session: s2.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t) });
+    s2.setOnline(false);
+    next.start();
+    s2.setOnline(true);
+    s2.events.emit('online', 'gw@iot.test/gw', false);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(asked).toEqual([first]);
+    // Only the one the server did not have goes out, counted on its way.
+    expect(w2.written.filter((e) => e.name === 'message').map((e) => e.attrs.body ?? e.getChildText('body'))).toEqual(['✓ level 40 %, back below 50 %']);
+    expect(attempted).toHaveLength(1);
+  });
+
   /**
    * A fresh session after a lost stream (the server could not resume it), on a server whose archive
    * holds every message that reached the wire: the courier must ask it about everything it sent, and

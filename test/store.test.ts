@@ -4,7 +4,7 @@
 // the store's exclusive lock keeps every other connection out while it is open.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -265,6 +265,24 @@ describe('opening', () => {
     const after = open(dir);
     expect(after.outbox.pending().map((i) => i.body)).toEqual(['still mine']);
     after.close();
+  });
+
+  it('folds a WAL left by a crash into the file at open and starts the WAL again from nothing', () => {
+    const dir = tempDir();
+    const s = open(dir);
+    for (let i = 0; i < 200; i++) s.outbox.add({ to: 'bob@iot.test', body: `alarm ${i}`, kind: 'alarm' });
+    // The files as a power cut would leave them: the WAL holds every commit since the last checkpoint.
+    const crashed = tempDir();
+    for (const f of ['agent.db', 'agent.db-wal']) copyFileSync(join(dir, f), join(crashed, f));
+    s.close();
+    const leftWal = statSync(join(crashed, 'agent.db-wal')).size;
+    expect(leftWal).toBeGreaterThan(200 * 4096);
+    const t = open(crashed);
+    expect(t.outbox.stats().queued).toBe(200);
+    // Only what open() itself wrote since: a frame or two, not the crashed process's frames rewritten in place.
+    expect(statSync(join(crashed, 'agent.db-wal')).size).toBeLessThan(3 * 4120 + 32);
+    t.close();
+    expect(onDisk(crashed, 'SELECT count(*) AS n FROM outbox')).toEqual([{ n: 200 }]);
   });
 
   it('names a garbage agent.db, says how to move it aside, and leaves it untouched', () => {

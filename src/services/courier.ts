@@ -110,6 +110,8 @@ export function courier(deps: {
   const sentHere = new Set<number>();
   /** Outbox ids of messages first tried from memory, with the memory id those attempts carried: looked up under both. */
   const triedAs = new Map<number, string>();
+  /** Outbox ids whose first attempt add() counted already (they were to go at once): send() writes no attempt for them. */
+  const countedAtAdd = new Set<number>();
   /** Delivered, but the disk refused to delete them: never sent again, deleted once it takes writes. */
   const undeleted = new Set<number>();
   /** Outbox ids written while the clock was clearly wrong, with the clock's offset then (for their real time). */
@@ -147,6 +149,9 @@ export function courier(deps: {
     const waited = item.attempts > 0 || stamp < (session.stats.onlineSince ?? Infinity) || now() - stamp > LATE_MS;
     return waited ? withDelay(m, stamp, session.jid) : m;
   };
+
+  /** Whether pump() would send a message queued now (it may still wait behind older ones: then its count is early, which is safe). */
+  const goesNow = (): boolean => running && !holding && session.online && (session.slowedUntil ?? 0) <= clock.mono() && inFlight.size < window;
 
   const pump = (): void => {
     clock.clearTimeout(timer);
@@ -248,11 +253,13 @@ export function courier(deps: {
   };
 
   const send = (item: OutboxItem): void => {
-    const stanza = stanzaOf(item, box().messageId(item), stampOf(item.id, item.createdAt));
+    // Counted when it was written: on disk it says tried, but this is its first attempt (for the stamp).
+    const counted = countedAtAdd.delete(item.id);
+    const stanza = stanzaOf(counted ? { ...item, attempts: item.attempts - 1 } : item, box().messageId(item), stampOf(item.id, item.createdAt));
     inFlight.add(item.id);
     sentHere.add(item.id);
     try {
-      box().attempted(item.id);
+      if (!counted) box().attempted(item.id);
     } catch (err) {
       // Only the count of attempts is lost (it decides the XEP-0203 stamp and the archive lookup): send it anyway.
       storeFailed(err, 'the outbox (an attempt)');
@@ -347,7 +354,11 @@ export function courier(deps: {
       // While the disk refuses writes, newer messages wait behind the held ones (in memory), keeping the order.
       if (held.length === 0 || (deps.health?.ok ?? true)) {
         try {
-          const item = box().add({ to, body, kind });
+          // Going out at once (the usual case): its attempt is counted in the same commit as the write,
+          // one fsync instead of two. On disk the count is never below the attempts really made.
+          const tried = goesNow();
+          const item = box().add({ to, body, kind, tried });
+          if (tried) countedAtAdd.add(item.id);
           if (wrong !== undefined) wrongClock.set(item.id, wrong);
           id = box().messageId(item);
           pump();

@@ -52,8 +52,8 @@ export class Outbox {
     this.token = String(meta.get('token')?.value);
     this.dropped = Number(meta.get('dropped')?.value ?? 0);
     this.stmt = {
-      insert: db.prepare<[string, string, OutboxKind, number], void>(
-        'INSERT INTO outbox (recipient, body, kind, created) VALUES (?, ?, ?, ?)',
+      insert: db.prepare<[string, string, OutboxKind, number, number], void>(
+        'INSERT INTO outbox (recipient, body, kind, created, attempts) VALUES (?, ?, ?, ?, ?)',
       ),
       count: db.prepare<[], { n: number; alarms: number }>(
         "SELECT count(*) AS n, coalesce(sum(kind = 'alarm'), 0) AS alarms FROM outbox",
@@ -70,8 +70,8 @@ export class Outbox {
     };
     // Insert, trim and count the losses in one transaction: a crash between
     // them must not leave the queue over its bound or the counter wrong.
-    this.addTx = db.transaction((to: string, body: string, kind: OutboxKind, createdAt: number) => {
-      const id = Number(this.stmt.insert.run(to, body, kind, createdAt).lastInsertRowid);
+    this.addTx = db.transaction((to: string, body: string, kind: OutboxKind, createdAt: number, attempts: number) => {
+      const id = Number(this.stmt.insert.run(to, body, kind, createdAt, attempts).lastInsertRowid);
       let excess = (this.stmt.count.get()?.n ?? 0) - this.max;
       let dropped = 0;
       // Infos go first: an alarm is worth more than any number of status lines.
@@ -90,14 +90,19 @@ export class Outbox {
    * Queues a message; it is durable when this returns. Note that when the
    * queue is full of alarms, a new info is itself the oldest info and is
    * dropped at once (stats().dropped says so).
+   *
+   * tried: count its first attempt in the same commit (the caller sends it right away), which
+   * saves the commit and fsync attempted() would cost. Counting an attempt that then never
+   * happens is safe: it only makes the next process ask the server's archive before sending.
    */
-  add(item: { to: string; body: string; kind: OutboxKind; createdAt?: number }): OutboxItem {
+  add(item: { to: string; body: string; kind: OutboxKind; createdAt?: number; tried?: boolean }): OutboxItem {
     // createdAt: a message kept in memory while the disk refused it keeps the time it was raised.
     const createdAt = item.createdAt ?? this.now();
+    const attempts = item.tried ? 1 : 0;
     // IMMEDIATE: take the write lock before reading the count (we hold it anyway in EXCLUSIVE mode).
-    const { id, dropped } = this.addTx.immediate(item.to, item.body, item.kind, createdAt);
+    const { id, dropped } = this.addTx.immediate(item.to, item.body, item.kind, createdAt, attempts);
     this.dropped += dropped;
-    return { id, to: item.to, body: item.body, kind: item.kind, createdAt, attempts: 0 };
+    return { id, to: item.to, body: item.body, kind: item.kind, createdAt, attempts };
   }
 
   /** Oldest first, the order they were added. */
