@@ -7,7 +7,7 @@
 // requires every block to be an error-free Reed–Solomon codeword (all
 // syndromes zero) before it parses the byte-mode segment.
 
-import { inflateSync } from 'node:zlib';
+import { decodePng } from './png.js';
 
 /** ISO/IEC 18004 table of format information words for level M, by mask. */
 const FORMAT_M = [0b101010000010010, 0b101000100100101, 0b101111001111100, 0b101101101001011, 0b100010111111001, 0b100000011001110, 0b100111110010111, 0b100101010100000];
@@ -227,25 +227,8 @@ export function textToModules(text: string, opts: { inverted?: boolean; quiet?: 
 
 /** Reads a PNG (8-bit RGB, no interlace, as src/util/png.ts writes) back into modules: module size from the finder, centres sampled. */
 export function pngToModules(png: Buffer): { size: number; dark: (x: number, y: number) => boolean } {
-  if (png.subarray(0, 8).toString('hex') !== '89504e470d0a1a0a') throw new Error('not a PNG');
-  let off = 8;
-  let width = 0;
-  let height = 0;
-  const idat: Buffer[] = [];
-  while (off < png.length) {
-    const len = png.readUInt32BE(off);
-    const type = png.toString('ascii', off + 4, off + 8);
-    const data = png.subarray(off + 8, off + 8 + len);
-    if (type === 'IHDR') {
-      width = data.readUInt32BE(0);
-      height = data.readUInt32BE(4);
-      if (data[8] !== 8 || data[9] !== 2) throw new Error('expected 8-bit RGB');
-    }
-    if (type === 'IDAT') idat.push(data);
-    off += 12 + len;
-  }
-  const raw = inflateSync(Buffer.concat(idat));
-  const px = (x: number, y: number): boolean => raw[y * (width * 3 + 1) + 1 + x * 3]! < 128;
+  const { width, height, pixels } = decodePng(png);
+  const px = (x: number, y: number): boolean => pixels[(y * width + x) * 3]! < 128;
   // The first dark pixel is the top-left corner of the top-left finder; its first row is 7 modules of dark.
   let start = -1;
   for (let i = 0; i < Math.min(width, height) && start < 0; i++) if (px(i, i)) start = i;
