@@ -63,13 +63,60 @@ function session(w: ReturnType<typeof wire>, delivery: Delivery) {
   };
 }
 
+/** A stream with stream management enabled by the server. */
+async function enabledWire() {
+  const w = wire();
+  const enabling = w.sm.enable('gw@iot.test/gw');
+  w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
+  await enabling;
+  return w;
+}
+
+/** The stream is lost before the server's ack and cannot be resumed: a fresh one, and the session online again. */
+async function freshSession(w: ReturnType<typeof wire>, s: ReturnType<typeof session>, whileOffline: () => void = () => {}): Promise<void> {
+  w.sm.disconnected();
+  s.setOnline(false);
+  w.sm.lose();
+  whileOffline();
+  const enabling = w.sm.enable('gw@iot.test/gw');
+  w.server(xml('enabled', { xmlns: NS_SM, id: 's2', resume: 'true', max: '60' }));
+  await enabling;
+  s.setOnline(true);
+  s.events.emit('online', 'gw@iot.test/gw', false);
+  await new Promise((r) => setTimeout(r, 10));
+}
+
+/** The server's archive of our messages (XEP-0313) as the reconciler asks it: `has` says which of the ids it holds. */
+function archiveHolding(has: (ids: ReadonlySet<string>) => Set<string>) {
+  const asked: string[] = [];
+  const search: ArchiveSearch = {
+    find: async (ids) => {
+      asked.push(...ids);
+      return { found: has(ids), complete: true };
+    },
+    handle: () => false,
+  };
+  const disco = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
+  const lookup = reconciler({ request: async () => disco, search, self: 'gw@iot.test', log: silentLogger });
+  return { asked, alreadyDelivered: (t: Parameters<typeof lookup.alreadyDelivered>[0]) => lookup.alreadyDelivered(t) };
+}
+
+/** What reached the wire: an archive that holds exactly those. */
+const onTheWire = (w: ReturnType<typeof wire>) => (ids: ReadonlySet<string>): Set<string> => {
+  const sent = new Set(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id as string));
+  return new Set([...ids].filter((id) => sent.has(id)));
+};
+
+/** The storage guard as the courier sees it: failed() turns the disk bad until the test says otherwise. */
+function disk() {
+  const d = { bad: false, health: { get ok() { return !d.bad; }, failed: () => { d.bad = true; } } };
+  return d;
+}
+
 describe('delivery receipts', () => {
   it('duplicate alarm after a failed write and a resume: the alarm goes on the wire once', async () => {
-    const w = wire();
+    const w = await enabledWire();
     const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const enabling = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
-    await enabling;
     const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
     const store = openStore({ dir });
     stores.push(store);
@@ -114,17 +161,8 @@ describe('delivery receipts', () => {
     const store = openStore({ dir });
     stores.push(store);
     const s = session(w, delivery); // online before the courier listens: its 'online' event has passed
-    const asked: string[] = [];
-    const archive: ArchiveSearch = {
-      find: async (ids) => {
-        asked.push(...ids);
-        return { found: new Set(ids), complete: true }; // the server had the one that was tried
-      },
-      handle: () => false,
-    };
-    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
-    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
-    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t) });
+    const { asked, alreadyDelivered } = archiveHolding((ids) => new Set(ids)); // the server had the one that was tried
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered });
     c.start();
     await new Promise((r) => setTimeout(r, 10));
     expect(asked).toEqual([store.outbox.messageId(tried)]);
@@ -163,11 +201,8 @@ describe('delivery receipts', () => {
   });
 
   it('an alarm that goes at once is written with its attempt counted (one commit), and a crash right after still asks the archive', async () => {
-    const w = wire();
+    const w = await enabledWire();
     const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const enabling = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
-    await enabling;
     const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
     stores.push(store);
     const s = session(w, delivery);
@@ -196,20 +231,11 @@ describe('delivery receipts', () => {
     expect(store.outbox.pending().map((i) => i.attempts)).toEqual([1, 0]);
 
     // The process dies before the server's ack: the next one asks the archive about the first, as tried.
-    const asked: string[] = [];
-    const archive: ArchiveSearch = {
-      find: async (ids) => {
-        asked.push(...ids);
-        return { found: new Set([...ids].filter((id) => id === first)), complete: true };
-      },
-      handle: () => false,
-    };
-    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
-    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    const { asked, alreadyDelivered } = archiveHolding((ids) => new Set([...ids].filter((id) => id === first)));
     const w2 = wire();
     const delivery2 = new Delivery({ sm: w2.sm, write: w2.write, ping: async () => undefined, log: silentLogger });
     const s2 = session(w2, delivery2);
-    const next = courier({ store, session: s2.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t) });
+    const next = courier({ store, session: s2.api, clock: systemClock, log: silentLogger, alreadyDelivered });
     s2.setOnline(false);
     next.start();
     s2.setOnline(true);
@@ -228,30 +254,16 @@ describe('delivery receipts', () => {
    * disk does not know the alarm was tried, and a later one is only in memory.
    */
   it('an alarm sent while the card refused writes is looked up in the archive after a fresh session, not sent twice', async () => {
-    const w = wire();
+    const w = await enabledWire();
     const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const enabling = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
-    await enabling;
     const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
     stores.push(store);
     const s = session(w, delivery);
     // The server's archive: whatever message reached the wire.
-    const asked: string[] = [];
-    const archive: ArchiveSearch = {
-      find: async (ids) => {
-        asked.push(...ids);
-        const onWire = new Set(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id as string));
-        return { found: new Set([...ids].filter((id) => onWire.has(id))), complete: true };
-      },
-      handle: () => false,
-    };
-    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
-    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
+    const { asked, alreadyDelivered } = archiveHolding(onTheWire(w));
     const refused = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
-    let readOnly = false;
-    const health = { get ok() { return !readOnly; }, failed: () => { readOnly = true; } };
-    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t), health });
+    const card = disk();
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered, health: card.health });
     c.start();
 
     // The alarm is on disk; then the card goes read-only: its attempt is not counted there.
@@ -271,15 +283,7 @@ describe('delivery receipts', () => {
     expect(c.heldCount()).toBe(1);
 
     // The stream is lost before the server's ack, and the server cannot resume it: a fresh session.
-    w.sm.disconnected();
-    s.setOnline(false);
-    w.sm.lose();
-    const enablingAgain = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's2', resume: 'true', max: '60' }));
-    await enablingAgain;
-    s.setOnline(true);
-    s.events.emit('online', 'gw@iot.test/gw', false);
-    await new Promise((r) => setTimeout(r, 10));
+    await freshSession(w, s);
 
     expect(asked.sort()).toEqual([first, second].sort());
     expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([first, second]);
@@ -288,34 +292,20 @@ describe('delivery receipts', () => {
     // The card takes writes again: the alarm the server had is gone from the outbox, nothing waits.
     store.outbox.attempted = realAttempted;
     store.outbox.add = realAdd;
-    readOnly = false;
+    card.bad = false;
     c.persist();
     expect(store.outbox.stats().queued).toBe(0);
   });
 
   it('an alarm tried from memory and written to disk while offline is looked up under the id it was sent with', async () => {
-    const w = wire();
+    const w = await enabledWire();
     const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const enabling = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's1', resume: 'true', max: '60' }));
-    await enabling;
     const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
     stores.push(store);
     const s = session(w, delivery);
-    const asked: string[] = [];
-    const archive: ArchiveSearch = {
-      find: async (ids) => {
-        asked.push(...ids);
-        const onWire = new Set(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id as string));
-        return { found: new Set([...ids].filter((id) => onWire.has(id))), complete: true };
-      },
-      handle: () => false,
-    };
-    const mam = xml('iq', { type: 'result' }, xml('query', { xmlns: 'http://jabber.org/protocol/disco#info' }, xml('feature', { var: 'urn:xmpp:mam:2' })));
-    const lookup = reconciler({ request: async () => mam, search: archive, self: 'gw@iot.test', log: silentLogger });
-    let readOnly = false;
-    const health = { get ok() { return !readOnly; }, failed: () => { readOnly = true; } };
-    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered: (t) => lookup.alreadyDelivered(t), health });
+    const { asked, alreadyDelivered } = archiveHolding(onTheWire(w));
+    const card = disk();
+    const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger, alreadyDelivered, health: card.health });
     c.start();
 
     const realAdd = store.outbox.add.bind(store.outbox);
@@ -327,21 +317,13 @@ describe('delivery receipts', () => {
     expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([memoryId]);
 
     // The stream is lost before the ack; while offline, space returns and the message goes to disk under an outbox id.
-    w.sm.disconnected();
-    s.setOnline(false);
-    w.sm.lose();
-    store.outbox.add = realAdd;
-    readOnly = false;
-    c.persist();
-    expect(c.heldCount()).toBe(0);
-    expect(store.outbox.stats().queued).toBe(1);
-
-    const enablingAgain = w.sm.enable('gw@iot.test/gw');
-    w.server(xml('enabled', { xmlns: NS_SM, id: 's2', resume: 'true', max: '60' }));
-    await enablingAgain;
-    s.setOnline(true);
-    s.events.emit('online', 'gw@iot.test/gw', false);
-    await new Promise((r) => setTimeout(r, 10));
+    await freshSession(w, s, () => {
+      store.outbox.add = realAdd;
+      card.bad = false;
+      c.persist();
+      expect(c.heldCount()).toBe(0);
+      expect(store.outbox.stats().queued).toBe(1);
+    });
 
     expect(asked).toContain(memoryId);
     expect(w.written.filter((e) => e.name === 'message').map((e) => e.attrs.id)).toEqual([memoryId]);
