@@ -208,33 +208,41 @@ export function courier(deps: {
       if (rethrow) throw err;
     }
   };
+  /** A receipt settled once: acked (then delivered() and on to the next) or failed (it stays, for the next session). */
+  const receiptFor = (key: number | string, delivered: () => void): Receipt => {
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      inFlight.delete(key);
+      return true;
+    };
+    return {
+      onAck: () => {
+        if (!settle()) return;
+        delivered();
+        stats.delivered++;
+        pump();
+      },
+      onFail: () => {
+        if (settle()) stats.retried++;
+      },
+    };
+  };
+
   const sendHeld = (h: Held): void => {
     const id = `${heldIdPrefix()}${h.key}`;
     const stanza = stanzaOf(h, id, stampOf(undefined, h.createdAt, heldOffsets.get(h.key)));
     inFlight.add(h.key);
     h.attempts++;
     stats.sent++;
-    let settled = false;
-    const receipt: Receipt = {
-      onAck: () => {
-        if (settled) return;
-        settled = true;
-        inFlight.delete(h.key);
-        const i = held.indexOf(h);
-        if (i >= 0) held.splice(i, 1);
-        heldOffsets.delete(h.key);
-        stats.held = held.length;
-        stats.delivered++;
-        log.debug('delivered from memory', { key: h.key, kind: h.kind });
-        pump();
-      },
-      onFail: () => {
-        if (settled) return;
-        settled = true;
-        inFlight.delete(h.key);
-        stats.retried++;
-      },
-    };
+    const receipt = receiptFor(h.key, () => {
+      const i = held.indexOf(h);
+      if (i >= 0) held.splice(i, 1);
+      heldOffsets.delete(h.key);
+      stats.held = held.length;
+      log.debug('delivered from memory', { key: h.key, kind: h.kind });
+    });
     session.send(stanza, receipt).catch((err: unknown) => log.debug('not sent now; kept in memory for the next session', { key: h.key, error: err }));
   };
 
@@ -265,33 +273,19 @@ export function courier(deps: {
       storeFailed(err, 'the outbox (an attempt)');
     }
     stats.sent++;
-    let settled = false;
-    const receipt: Receipt = {
-      onAck: () => {
-        if (settled) return;
-        settled = true;
-        inFlight.delete(item.id);
-        sentHere.delete(item.id);
-        triedAs.delete(item.id);
-        try {
-          box().delivered(item.id);
-        } catch (err) {
-          // Delivered all the same: it must never go again, so remember it until the disk takes the delete.
-          undeleted.add(item.id);
-          storeFailed(err, 'the outbox (a delivery)');
-        }
-        wrongClock.delete(item.id);
-        stats.delivered++;
-        log.debug('delivered', { id: item.id, kind: item.kind });
-        pump();
-      },
-      onFail: () => {
-        if (settled) return;
-        settled = true;
-        inFlight.delete(item.id);
-        stats.retried++;
-      },
-    };
+    const receipt = receiptFor(item.id, () => {
+      sentHere.delete(item.id);
+      triedAs.delete(item.id);
+      try {
+        box().delivered(item.id);
+      } catch (err) {
+        // Delivered all the same: it must never go again, so remember it until the disk takes the delete.
+        undeleted.add(item.id);
+        storeFailed(err, 'the outbox (a delivery)');
+      }
+      wrongClock.delete(item.id);
+      log.debug('delivered', { id: item.id, kind: item.kind });
+    });
     // The session settles the receipt whatever happens, a failed write included: failing it here too
     // would send the alarm again while stream management still holds it for a resume.
     session.send(stanza, receipt).catch((err: unknown) => log.debug('not sent now; kept for the next session', { id: item.id, error: err }));
