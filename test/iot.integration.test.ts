@@ -7,7 +7,9 @@ import { account, peer, startAgent, xml, type Peer, type RunningAgent } from './
 
 const SD = 'urn:xmpp:iot:sensordata';
 const CTL = 'urn:xmpp:iot:control';
-const DEVICES = `  - { id: temperature, driver: simulated, type: number, unit: "°C", min: 15, max: 30, initial: 21.4, decimals: 2 }
+// The temperature reads only when a test reports it (interval: 1h): the simulated driver's reading every 5 s
+// would clear the fault one test sets while that test's readout is on the wire.
+const DEVICES = `  - { id: temperature, driver: simulated, type: number, unit: "°C", min: 15, max: 30, initial: 21.4, decimals: 2, interval: 1h }
   - { id: setpoint, driver: simulated, type: number, unit: "°C", writable: true, min: 5, max: 30, initial: 20, interval: 1h }
   - { id: fan, driver: simulated, type: boolean, writable: true }
   - { id: mode, driver: simulated, type: string, writable: true, initial: auto }
