@@ -19,9 +19,11 @@ beforeAll(async () => {
   const [o, s] = await Promise.all([account('alice'), account('eve')]);
   agent = await startAgent({
     owners: [o.jid],
+    // Every device reads only at start (interval: 1h): a simulated reading every 5 s would add to the count
+    // of readings a test takes to show that nothing moved.
     devices: `  - { id: temperature, driver: simulated, type: number, unit: "°C", min: 15, max: 30, initial: 21.4, interval: 1h }
-  - { id: fan, driver: simulated, type: boolean, writable: true }
-  - { id: light, driver: simulated, type: boolean, writable: true }
+  - { id: fan, driver: simulated, type: boolean, writable: true, interval: 1h }
+  - { id: light, driver: simulated, type: boolean, writable: true, interval: 1h }
 `,
   });
   // A second resource of the gateway's own account: whoever read one SD card has this.
