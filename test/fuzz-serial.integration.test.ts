@@ -110,7 +110,11 @@ describe.skipIf(!findBinary('socat'))(`fuzzing the serial bridge with ${SERIAL_L
   it('counts every bad line, takes no reading from one, and answers normally afterwards', async () => {
     const bad = badLines(SERIAL_LINES, 16);
     sim.faults.silent = true; // only our lines on the wire while we count
-    await new Promise((r) => setTimeout(r, 300));
+    // Until a frame still on its way has arrived: the count must not move on its own any more.
+    for (let last = -1; stats().frames !== last; ) {
+      last = stats().frames;
+      await new Promise((r) => setTimeout(r, 300));
+    }
     const temperatures: number[] = [];
     const unwatch = agent.agent.devices.onChange((c) => c.cause === 'reading' && c.id === 'temperature' && temperatures.push(c.value as number));
     const before = stats();
