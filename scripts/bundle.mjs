@@ -7,9 +7,9 @@
 // memory glibc kept (~7 MiB); one bundle removes that. Non-ASCII characters
 // are escaped so V8 keeps the source one byte per character. Native addons
 // stay outside (better-sqlite3, serialport's bindings, node-dht-sensor) and
-// are resolved from node_modules at run time. The YAML library is a CommonJS
-// file of its own (chunks/yaml.cjs), loaded for the one parse of the config and
-// then let go (src/config/yaml.ts).
+// are resolved from node_modules at run time. Each YAML library is a CommonJS
+// file of its own (chunks/js-yaml.cjs for the config, chunks/yaml.cjs for the
+// image tool), loaded for the call and then let go (src/config/yaml.ts).
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -33,11 +33,13 @@ function buildTime() {
   return new Date().toISOString();
 }
 
-// src/config/yaml.ts in the bundle: require() the library's own file for the call, then drop it from
+// src/config/yaml.ts in the bundle: require() a library's own file for the call, then drop it from
 // require's cache so that nothing keeps it (an ES module would stay loaded for the life of the process).
-// The importing code may end up in dist/ or in dist/chunks/; the library is in dist/chunks/.
+// The importing code may end up in dist/ or in dist/chunks/; the libraries are in dist/chunks/.
 const RELEASED_YAML = `import{createRequire}from'node:module';
-export function withYaml(use){const req=createRequire(import.meta.url);const file=req.resolve(/\\/chunks\\/[^/]*$/.test(import.meta.url)?'./yaml.cjs':'./chunks/yaml.cjs');try{return use(req(file))}finally{delete req.cache[file]}}`;
+function released(name,use){const req=createRequire(import.meta.url);const file=req.resolve(/\\/chunks\\/[^/]*$/.test(import.meta.url)?'./'+name:'./chunks/'+name);try{return use(req(file))}finally{delete req.cache[file]}}
+export function withYaml(use){return released('yaml.cjs',use)}
+export function withYamlLoader(use){return released('js-yaml.cjs',use)}`;
 const releasedYaml = {
   name: 'released-yaml',
   setup(b) {
@@ -47,7 +49,7 @@ const releasedYaml = {
 };
 
 const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node20', minify: true, charset: 'ascii', sourcemap: 'linked', legalComments: 'linked', metafile: true, logLevel: 'warning' };
-const yamlLib = await build({ ...common, entryPoints: { 'chunks/yaml': 'yaml' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, format: 'cjs' });
+const yamlLib = await build({ ...common, entryPoints: { 'chunks/yaml': 'yaml', 'chunks/js-yaml': 'js-yaml' }, outdir: 'dist', outExtension: { '.js': '.cjs' }, format: 'cjs' });
 
 const result = await build({
   absWorkingDir: root,

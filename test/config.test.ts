@@ -162,6 +162,44 @@ describe('config schema', () => {
   });
 });
 
+describe('reading the YAML', () => {
+  const issuesOf = (text: string): string[] => {
+    try {
+      loadConfigText(text, { baseDir: '/etc/xmpp-iot-agent', env: {} });
+    } catch (err) {
+      if (err instanceof ConfigError) return err.issues.map((i) => `${i.path}: ${i.message}`);
+      throw err;
+    }
+    return [];
+  };
+  const good = 'xmpp:\n  jid: gw@iot.example.org\n  password: s3cret-pw\nowners: [alice@iot.example.org]\ndevices:\n  - { id: t, driver: simulated, type: number }\n';
+
+  it('names the line of a syntax error and of a key given twice, and quotes none of the file', () => {
+    const broken = issuesOf(good.replace('owners: [alice@iot.example.org]', 'owners: [alice@iot.example.org'));
+    expect(broken).toHaveLength(1);
+    expect(broken[0]).toMatch(/^\(yaml line \d+\): /);
+    const twice = issuesOf(`${good}owners: [bob@iot.example.org]\n`);
+    expect(twice).toEqual(['(yaml line 7): duplicated mapping key']);
+    for (const text of [...broken, ...twice]) expect(text).not.toContain('s3cret-pw');
+  });
+
+  it('reads YAML 1.2: yes and on stay words, 0x10 and 1e3 are numbers', () => {
+    const { config } = loadConfigText(
+      `${good}devices:\n  - { id: t, driver: simulated, type: string, initial: yes }\n  - { id: u, driver: simulated, type: string, initial: on }\n  - { id: n, driver: simulated, type: number, initial: 0x10 }\n  - { id: m, driver: simulated, type: number, initial: 1e3 }\n`.replace(/devices:\n  - \{ id: t, driver: simulated, type: number \}\n/, ''),
+      { baseDir: '/etc/xmpp-iot-agent', env: {} },
+    );
+    expect(config.devices.map((d) => [d.id, d.initial])).toEqual([['t', 'yes'], ['u', 'on'], ['n', 16], ['m', 1000]]);
+  });
+
+  it('refuses an empty file or one of comments only, by what it lacks', () => {
+    for (const text of ['', '# nothing yet\n\n']) {
+      const issues = issuesOf(text);
+      expect(issues.length).toBeGreaterThan(0);
+      expect(issues.join('\n')).not.toMatch(/yaml line/);
+    }
+  });
+});
+
 describe('config loading and secrets', () => {
   const yaml = (xmpp: string): string => `xmpp:\n  jid: gw@iot.example.org\n${xmpp}owners: [alice@iot.example.org]\ndevices:\n  - {id: fan, driver: simulated, type: boolean}\n`;
 

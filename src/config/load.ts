@@ -3,7 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { withYaml } from './yaml.js';
+import { withYamlLoader } from './yaml.js';
 import { checkConfig, type AgentConfig } from './schema.js';
 import type { Issue } from './validate.js';
 
@@ -27,17 +27,18 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-/** Parse YAML text into a plain value; syntax errors become issues with a line number. */
+/** Parse YAML text into a plain value; syntax errors (and a key given twice) become issues with a line number. */
 export function parseYaml(text: string): { value?: unknown; issues: Issue[] } {
-  return withYaml(({ LineCounter, parseDocument }) => {
-    const lines = new LineCounter();
-    const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
-    if (doc.errors.length > 0) {
-      return {
-        issues: doc.errors.map((e) => ({ path: `(yaml line ${lines.linePos(e.pos[0]).line})`, message: e.message.split('\n')[0] ?? e.message })),
-      };
+  // Nothing but blank lines and comments: no document, which the schema then refuses by name.
+  if (/^(?:[ \t]*(?:#.*)?(?:\r?\n|$))*$/.test(text)) return { value: null, issues: [] };
+  return withYamlLoader(({ load, YAMLException }) => {
+    try {
+      return { value: load(text) as unknown, issues: [] };
+    } catch (err) {
+      // Only the reason and the line: the library's full message quotes the text, which may hold a password.
+      if (err instanceof YAMLException) return { issues: [{ path: `(yaml line ${err.mark ? err.mark.line + 1 : 1})`, message: err.reason }] };
+      return { issues: [{ path: '(yaml)', message: `cannot be read: ${err instanceof Error ? err.name : 'error'}` }] };
     }
-    return { value: doc.toJS() as unknown, issues: [] };
   });
 }
 
