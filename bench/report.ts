@@ -14,6 +14,7 @@ const med = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.l
 export const AGENT = 'xmpp-iot-agent';
 export const NATIVE = '@xmpp/client (native PBKDF2)';
 export const NATIVE_TUNED = "@xmpp/client (native PBKDF2), the agent's runtime settings";
+export const NATIVE_V8_FLAG = "@xmpp/client (native PBKDF2), the agent's runtime settings and one V8 flag (--max-semi-space-size=1)";
 
 interface ProfileRow {
   label: string;
@@ -138,6 +139,11 @@ export function writeReport(r: Results, path: string, readme?: string): void {
       lines.push(`| ${name} | ${v.medianMs} ms | ${v.cpuSecondsToOnline} s | ${mib(v.idle.vmRssKiB)} | ${mib(v.idle.rssAnonKiB)} [${(v.idle.rssAnonRangeKiB[0]! / 1024).toFixed(1)}–${(v.idle.rssAnonRangeKiB[1]! / 1024).toFixed(1)}] | ${x2(v.idle.rssAnonKiB / (agent?.idle.rssAnonKiB ?? NaN))} |`);
     }
     lines.push('', 'The baselines load less: no YAML, no device registry, no store, no XEP handlers. The stock SCRAM baseline carries its WebCrypto PBKDF2 garbage; with native PBKDF2 it is the floor for "an @xmpp/client process that is online".', '');
+    const tuned = r.online[NATIVE_TUNED];
+    const flagged = r.online[NATIVE_V8_FLAG];
+    if (tuned && flagged) {
+      lines.push(`A V8 flag costs start time: the same bare client with one (\`--max-semi-space-size=1\`) came online in ${flagged.medianMs} ms against ${tuned.medianMs} ms, using ${flagged.cpuSecondsToOnline} s of CPU against ${tuned.cpuSecondsToOnline} s. Any V8 flag on the command line or in NODE_OPTIONS did the same to loading Node's own modules (10–13 ms of CPU, each flag alone; \`--v8-pool-size\`, a Node option, costs nothing), so the unit sets none; its comments give the figures behind that.`, '');
+    }
   }
 
   if (r.startup) {
