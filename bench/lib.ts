@@ -130,15 +130,33 @@ export async function settled(pid: number, quietMs: number, maxMs: number): Prom
 }
 
 /**
+ * The Environment= settings of a systemd unit, read as systemd reads them: each line holds
+ * assignments separated by spaces, and double quotes around an assignment keep its spaces
+ * (Environment="NODE_OPTIONS=--a --b" OTHER=x). Settings that point into systemd's own
+ * directories (%d, %t…) are left out: they mean nothing outside the service.
+ */
+export function unitEnvironment(unitFile: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
+    const m = /^Environment=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const [, quoted, bare] of m[1]!.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)) {
+      const word = quoted !== undefined ? quoted.replace(/\\(.)/g, '$1') : bare!;
+      const eq = word.indexOf('=');
+      if (eq <= 0 || word.includes('%')) continue;
+      env[word.slice(0, eq)] = word.slice(eq + 1);
+    }
+  }
+  return env;
+}
+
+/**
  * The runtime settings the systemd unit gives the agent: NODE_OPTIONS and the other Environment=
  * lines (node flags, malloc and libuv settings), so that the bench runs the agent as it ships.
  */
 export function unitRuntime(unitFile: string): { nodeOptions: string[]; env: Record<string, string> } {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
-    const m = /^Environment="?([A-Z_]+)=(.*?)"?$/.exec(line.trim());
-    if (m && m[1] !== 'NODE_ENV' && !m[2]!.includes('%')) env[m[1]!] = m[2]!;
-  }
+  const env = unitEnvironment(unitFile);
+  delete env.NODE_ENV;
   const nodeOptions = (env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
   delete env.NODE_OPTIONS;
   // V8 flags that NODE_OPTIONS refuses go on the command line: ExecStart=/usr/bin/node FLAGS /usr/bin/xmpp-iot-agent …

@@ -143,17 +143,4 @@ export function writeBytesOf(pid: number): number {
   return Number(/^write_bytes:\s*(\d+)/m.exec(io)?.[1] ?? NaN);
 }
 
-/** The Environment= settings of the shipped systemd unit (runtime flags: heap cap, malloc tuning), so the soak runs the agent as the unit does. */
-export function unitEnvironment(unitFile: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const line of readFileSync(unitFile, 'utf8').split('\n')) {
-    const m = /^Environment=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    // One or more NAME=value, optionally quoted; settings that point into systemd's own directories (%d) are left out.
-    for (const [, name, quoted, bare] of m[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S*))/g)) {
-      const value = quoted ?? bare ?? '';
-      if (!value.includes('%')) env[name!] = value;
-    }
-  }
-  return env;
-}
+export { unitEnvironment } from './lib.js';

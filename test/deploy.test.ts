@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { unitEnvironment, unitRuntime } from '../bench/lib.js';
 import { buildDeb } from '../tools/deploy/deb.js';
 import { findBinary } from '../tools/dev/prosody.js';
 import { extractBoot, imageTools, makeImage } from './helpers/image.js';
@@ -44,6 +45,18 @@ describe.skipIf(!findBinary('systemd-analyze'))('systemd unit', () => {
     for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30', 'User=xmpp-iot-agent', 'SupplementaryGroups=dialout gpio', 'ProtectSystem=strict', 'StateDirectory=xmpp-iot-agent', 'NoNewPrivileges=yes', 'Restart=on-failure', 'RestartPreventExitStatus=73 77 78', 'LoadCredential=password:/etc/xmpp-iot-agent/password', 'Environment=XMPP_IOT_AGENT_PASSWORD_FILE=%d/password']) {
       expect(unit).toContain(line);
     }
+  });
+});
+
+describe('the unit as the bench and the soak read it', () => {
+  it('takes Environment= as systemd does: quoted assignments keep their spaces, %-specifiers are left out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xia-unit-'));
+    const file = join(dir, 'x.service');
+    writeFileSync(file, '[Service]\nEnvironment="NODE_OPTIONS=--a=1 --b" PLAIN=x\nEnvironment=SECRET=%d/password\nEnvironment=NODE_ENV=production\nExecStart=/usr/bin/node --c /usr/bin/agent run\n');
+    expect(unitEnvironment(file)).toEqual({ NODE_OPTIONS: '--a=1 --b', PLAIN: 'x', NODE_ENV: 'production' });
+    expect(unitRuntime(file)).toEqual({ nodeOptions: ['--a=1', '--b', '--c'], env: { PLAIN: 'x' } });
+    // The shipped unit: exactly what node is given (a stray quote would make node refuse NODE_OPTIONS).
+    expect(unitRuntime(UNIT).nodeOptions).toEqual(['--v8-pool-size=1']);
   });
 });
 
