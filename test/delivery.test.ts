@@ -64,6 +64,18 @@ function session(w: ReturnType<typeof wire>, delivery: Delivery) {
 }
 
 /** A stream with stream management enabled by the server. */
+/** The layer under test on a wire: no keepalive pings of its own. */
+function deliveryOn(w: ReturnType<typeof wire>): Delivery {
+  return new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+}
+
+/** A real SQLite store in a directory of its own, closed after the file's tests. */
+function scratchStore(): Store {
+  const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
+  stores.push(store);
+  return store;
+}
+
 async function enabledWire() {
   const w = wire();
   const enabling = w.sm.enable('gw@iot.test/gw');
@@ -116,7 +128,7 @@ function disk() {
 describe('delivery receipts', () => {
   it('duplicate alarm after a failed write and a resume: the alarm goes on the wire once', async () => {
     const w = await enabledWire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const delivery = deliveryOn(w);
     const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
     const store = openStore({ dir });
     stores.push(store);
@@ -150,7 +162,7 @@ describe('delivery receipts', () => {
 
   it('started when the session is already online (it connects while the agent starts): looks up what the last run tried, then sends the rest', async () => {
     const w = wire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const delivery = deliveryOn(w);
     const dir = mkdtempSync(join(tmpdir(), 'xia-delivery-'));
     // The last run queued two alarms and tried the first before it died.
     const before = openStore({ dir });
@@ -172,7 +184,7 @@ describe('delivery receipts', () => {
 
   it('settles a receipt once when the write fails without stream management', async () => {
     const w = wire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const delivery = deliveryOn(w);
     w.breakSocket(true);
     const calls: string[] = [];
     await expect(delivery.send(xml('message', { id: 'x' }), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') })).rejects.toThrow();
@@ -182,7 +194,7 @@ describe('delivery receipts', () => {
 
   it('settles a receipt on a ping round trip when the server has no stream management', async () => {
     const w = wire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const delivery = deliveryOn(w);
     const calls: string[] = [];
     await delivery.send(xml('message', { id: 'x' }), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') });
     await new Promise((r) => setTimeout(r, 0));
@@ -192,7 +204,7 @@ describe('delivery receipts', () => {
 
   it('fails a receipt when asked to send while offline', async () => {
     const w = wire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
+    const delivery = deliveryOn(w);
     const calls: string[] = [];
     await expect(delivery.send(xml('message'), { onAck: () => calls.push('ack'), onFail: () => calls.push('fail') }, false)).rejects.toThrow('not connected');
     await new Promise((r) => setImmediate(r));
@@ -202,9 +214,8 @@ describe('delivery receipts', () => {
 
   it('an alarm that goes at once is written with its attempt counted (one commit), and a crash right after still asks the archive', async () => {
     const w = await enabledWire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
-    stores.push(store);
+    const delivery = deliveryOn(w);
+    const store = scratchStore();
     const s = session(w, delivery);
     const c = courier({ store, session: s.api, clock: systemClock, log: silentLogger });
     c.start();
@@ -255,9 +266,8 @@ describe('delivery receipts', () => {
    */
   it('an alarm sent while the card refused writes is looked up in the archive after a fresh session, not sent twice', async () => {
     const w = await enabledWire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
-    stores.push(store);
+    const delivery = deliveryOn(w);
+    const store = scratchStore();
     const s = session(w, delivery);
     // The server's archive: whatever message reached the wire.
     const { asked, alreadyDelivered } = archiveHolding(onTheWire(w));
@@ -299,9 +309,8 @@ describe('delivery receipts', () => {
 
   it('an alarm tried from memory and written to disk while offline is looked up under the id it was sent with', async () => {
     const w = await enabledWire();
-    const delivery = new Delivery({ sm: w.sm, write: w.write, ping: async () => undefined, log: silentLogger });
-    const store = openStore({ dir: mkdtempSync(join(tmpdir(), 'xia-delivery-')) });
-    stores.push(store);
+    const delivery = deliveryOn(w);
+    const store = scratchStore();
     const s = session(w, delivery);
     const { asked, alreadyDelivered } = archiveHolding(onTheWire(w));
     const card = disk();
