@@ -6,6 +6,8 @@ import { ConfigError, loadConfigFile, type LoadedConfig } from './config/load.js
 import { createLogger, createSink } from './runtime/log.js';
 import { PRODUCT } from './runtime/version.js';
 import { systemdNotifier } from './runtime/systemd.js';
+import { compactor } from './runtime/compactor.js';
+import { systemClock } from './core/clock.js';
 import { readFileSync } from 'node:fs';
 import { StoreError } from './store/db.js';
 
@@ -84,12 +86,15 @@ async function run(args: string[]): Promise<number> {
   const systemd = systemdNotifier(process.env, log.child('systemd'));
   agent.session.on('online', (jid) => systemd.status(`online as ${jid}`));
   agent.session.on('offline', () => systemd.status('offline, reconnecting'));
+  // One process, one heap: memory is given back here, not by the agent (tests run many agents in one process).
+  const memory = compactor({ clock: systemClock, log: log.child('memory') });
   let stopping: Promise<number> | undefined;
   const shutdown = (why: string, code: number): Promise<number> => {
     stopping ??= (async () => {
       log.info('shutting down', { reason: why });
       systemd.stopping();
       systemd.stop();
+      memory.stop();
       const hard = setTimeout(() => {
         log.error('shutdown took too long; exiting', { limitMs: STOP_TIMEOUT_MS });
         process.exit(code || 1);
@@ -116,7 +121,10 @@ async function run(args: string[]): Promise<number> {
     process.once('SIGINT', () => void shutdown('SIGINT', 0).then(resolve));
     agent.on('fatal', (err) => void shutdown(`login failed: ${err.message}`, EXIT.login).then(resolve));
     agent.start().then(
-      () => systemd.ready('started, connecting'),
+      () => {
+        systemd.ready('started, connecting');
+        memory.start();
+      },
       (err: unknown) => {
         const cause = err instanceof Error ? err.cause : undefined;
         if (cause instanceof StoreError) {
