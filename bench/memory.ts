@@ -8,9 +8,9 @@
 // (simulated here, on a pty) is quiet for a moment (the idle CPU rate, RssAnon
 // before), then sends o.rows samples of all 8 as fast as the agent takes them
 // (the burst: CPU per reading, serial parsing included), then is quiet again
-// (RssAnon after the readings).
+// (RssAnon idleMs after the last reading, and settleMs after it).
 
-import { cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { encode } from '../src/drivers/serial-bridge/protocol.js';
 import { FirmwareSim } from '../tools/dev/firmware-sim.js';
 import { ptyPair } from '../tools/dev/pty.js';
@@ -44,8 +44,9 @@ export interface Profile {
   onlineMs: number;
   /** RssAnon after idleMs online (the burst has not begun). */
   idle: Memory;
-  /** The bridge agent's own RssAnon just before the burst, and idleMs after it. */
+  /** The bridge agent's own RssAnon just before the burst, idleMs after it, and settleMs after it. */
   before: Memory;
+  early: Memory;
   after: Memory;
   readings: number;
   /** CPU (user + system) per reading during the burst, less the idle rate. */
@@ -54,7 +55,7 @@ export interface Profile {
   late: boolean;
 }
 
-export async function profile(s: Server, o: { label: string; entry?: string; runtime: Runtime; rows: number; idleMs: number; seed: string; scratch: string }): Promise<Profile> {
+export async function profile(s: Server, o: { label: string; entry?: string; runtime: Runtime; rows: number; idleMs: number; settleMs?: number; seed: string; scratch: string; logTo?: string; extra?: string; beforehand?: (pid: number) => Promise<void>; afterwards?: (pid: number) => Promise<void> }): Promise<Profile> {
   const work = mkdtempSync(join(o.scratch, 'profile-'));
   try {
     // Idle: 8 simulated devices, as in the comparison with the baselines.
@@ -72,7 +73,7 @@ export async function profile(s: Server, o: { label: string; entry?: string; run
     await sim.start();
     const ready = s.o.seen((st) => st.name === 'presence' && st.attrs.from?.split('/')[0] === s.agent.jid && /\bc7\b/.test(st.getChildText('status') ?? ''));
     const over = s.o.seen((st) => st.name === 'presence' && st.attrs.from?.split('/')[0] === s.agent.jid && (st.getChildText('status')?.match(/\b99\b/g)?.length ?? 0) >= 8);
-    const extra = 'presence:\n  min_interval: 1s\n';
+    const extra = `presence:\n  min_interval: 1s\n${o.extra ?? ''}`;
     const burst = await run(s, { ...o, extra }, work, 'burst', `  - { id: bridge, driver: serial-bridge, port: ${pty.agent} }\n`, async (pid) => {
       await ready;
       await new Promise((r) => setTimeout(r, Math.max(0, o.idleMs - 1000)));
@@ -80,6 +81,7 @@ export async function profile(s: Server, o: { label: string; entry?: string; run
       const cpuQuiet = cpuSecondsOf(pid);
       await new Promise((r) => setTimeout(r, 1000));
       const before = memoryOf(pid);
+      await o.beforehand?.(pid);
       const t1 = performance.now();
       const cpu1 = cpuSecondsOf(pid);
       for (let k = 0; k < o.rows; k++) {
@@ -93,26 +95,32 @@ export async function profile(s: Server, o: { label: string; entry?: string; run
       await new Promise((r) => setTimeout(r, o.idleMs));
       const idleRate = (cpu1 - cpuQuiet) / Math.max(0.001, (t1 - tQuiet) / 1000);
       const cpu = Math.max(0, cpu2 - cpu1 - idleRate * ((t2 - t1) / 1000));
-      return { before, after: memoryOf(pid), cpu, late: false };
+      const early = memoryOf(pid);
+      // The agent gives memory back once it has been quiet for 8 s (src/runtime/compactor.ts).
+      await new Promise((r) => setTimeout(r, Math.max(0, (o.settleMs ?? o.idleMs) - o.idleMs)));
+      const after = memoryOf(pid);
+      await o.afterwards?.(pid);
+      return { before, early, after, cpu, late: false };
     }).finally(async () => {
       await sim.stop();
       await pty.stop();
     });
     const readings = 8 * o.rows;
-    return { label: o.label, onlineMs: idleRun.onlineMs, idle: idleRun.idle, before: burst.before, after: burst.after, readings, cpuUsPerReading: Math.round((burst.cpu / readings) * 1e6 * 10) / 10, late: burst.late };
+    return { label: o.label, onlineMs: idleRun.onlineMs, idle: idleRun.idle, before: burst.before, early: burst.early, after: burst.after, readings, cpuUsPerReading: Math.round((burst.cpu / readings) * 1e6 * 10) / 10, late: burst.late };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
 /** One agent process over a fresh copy of the seed store: online, then `measure`. */
-async function run<T>(s: Server, o: { entry?: string; runtime: Runtime; seed: string; extra?: string }, work: string, name: string, devices: string, measure: (pid: number, t0: number) => Promise<T>): Promise<T & { onlineMs: number }> {
+async function run<T>(s: Server, o: { entry?: string; runtime: Runtime; seed: string; extra?: string; logTo?: string }, work: string, name: string, devices: string, measure: (pid: number, t0: number) => Promise<T>): Promise<T & { onlineMs: number }> {
   const state = join(work, `state-${name}`);
   cpSync(o.seed, state, { recursive: true });
   const [cmd, args, env] = agentCommand(s, { devices, stateDir: state, entry: o.entry, runtime: o.runtime, extra: o.extra });
   const up = online(s, s.agent.jid);
   const t0 = performance.now();
   const child = start(cmd, args, env);
+  if (o.logTo) for (const out of [child.stdout!, child.stderr!]) out.on('data', (d: Buffer) => appendFileSync(o.logTo!, d));
   try {
     await up;
     const onlineMs = Math.round(performance.now() - t0);

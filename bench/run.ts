@@ -37,6 +37,8 @@ const report = !argv.includes('--no-report') && !only;
 const wanted = (section: string): boolean => !only || only.includes(section);
 const RUNS = quick ? 3 : 5;
 const IDLE_MS = quick ? 3000 : 10_000;
+/** After the readings: long enough for the agent to have been quiet 8 s and given memory back. */
+const SETTLE_MS = 20_000;
 const hasSlix = spawnSync('/usr/bin/python3', ['-c', 'import slixmpp']).status === 0;
 const say = (s: string): boolean => process.stderr.write(`[bench] ${s}\n`);
 function within<T>(p: Promise<T>, ms: number, why: () => string): Promise<T> {
@@ -131,7 +133,7 @@ if (wanted('profiles')) {
   for (let run = 0; run < runs; run++) {
     for (const p of plan) {
       const seed = p.seed === 'empty' ? empty : weekReplay.dir;
-      const r = await profile(shipped, { label: p.label, entry: p.entry ?? BUNDLE, runtime: p.runtime, rows, idleMs: IDLE_MS, seed, scratch: dir });
+      const r = await profile(shipped, { label: p.label, entry: p.entry ?? BUNDLE, runtime: p.runtime, rows, idleMs: IDLE_MS, settleMs: SETTLE_MS, seed, scratch: dir });
       profiles.push(r);
       say(`profile ${p.label}: idle ${r.idle.rssAnonKiB} KiB, after ${r.readings} readings ${r.after.rssAnonKiB} KiB, ${r.cpuUsPerReading} µs/reading${r.late ? ' (LATE)' : ''}`);
     }
