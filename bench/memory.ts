@@ -48,6 +48,9 @@ export interface Profile {
   before: Memory;
   early: Memory;
   after: Memory;
+  /** When early and after were read, ms after the last reading. */
+  earlyMs: number;
+  afterMs: number;
   readings: number;
   /** CPU (user + system) per reading during the burst, less the idle rate. */
   cpuUsPerReading: number;
@@ -106,7 +109,7 @@ export async function profile(s: Server, o: { label: string; entry?: string; run
       await pty.stop();
     });
     const readings = 8 * o.rows;
-    return { label: o.label, onlineMs: idleRun.onlineMs, idle: idleRun.idle, before: burst.before, early: burst.early, after: burst.after, readings, cpuUsPerReading: Math.round((burst.cpu / readings) * 1e6 * 10) / 10, late: burst.late };
+    return { label: o.label, onlineMs: idleRun.onlineMs, idle: idleRun.idle, before: burst.before, early: burst.early, after: burst.after, earlyMs: o.idleMs, afterMs: Math.max(o.idleMs, o.settleMs ?? o.idleMs), readings, cpuUsPerReading: Math.round((burst.cpu / readings) * 1e6 * 10) / 10, late: burst.late };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

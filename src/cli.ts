@@ -123,7 +123,7 @@ async function run(args: string[]): Promise<number> {
     agent.start().then(
       () => {
         systemd.ready('started, connecting');
-        memory.start();
+        if (!stopping) memory.start();
       },
       (err: unknown) => {
         const cause = err instanceof Error ? err.cause : undefined;
