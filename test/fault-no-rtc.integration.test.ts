@@ -32,6 +32,8 @@ describe.skipIf(!LIB)('no real-time clock (the Pi boots in 1970; NTP sets the cl
   let agent: AgentProcess;
   let jid: string;
   const started = Date.now();
+  /** When the test set the clock right (NTP): what the agent raised before it must all have been delivered. */
+  let clockSetAt = 0;
 
   /** Set the agent's wall clock to real time + offset (seconds); libfaketime reads the file again within a second. */
   const setClock = (offsetS: number): void => writeFileSync(clockFile, `${offsetS >= 0 ? '+' : ''}${Math.round(offsetS)}\n`);
@@ -98,7 +100,7 @@ alarms:
   }, 60_000);
 
   it('once NTP sets the clock: online by itself, and the alarms raised in 1970 arrive stamped with when they really happened', async () => {
-    const setAt = Date.now();
+    const setAt = (clockSetAt = Date.now());
     setClock(0);
     await until(() => agent.find('the clock looks right now') !== undefined, 'the agent to see the clock set', { timeoutMs: 10_000 });
     await until(() => agent.find(/^online/) !== undefined, 'online once the clock is right', { timeoutMs: 20_000 });
@@ -149,7 +151,9 @@ alarms:
       expect(bad).toBe(0);
       expect(good).toBeGreaterThan(5);
       expect(early).toBeGreaterThan(0); // the readings of the first seconds, in 1970 by the agent's clock then
-      expect((db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n).toBe(0);
+      // Nothing raised before the clock was set is left behind (the temperature keeps alarming, so one
+      // raised just before the stop may still be waiting for the server's ack: that one is newer).
+      expect((db.prepare('SELECT count(*) AS n FROM outbox WHERE created < ?').get(clockSetAt) as { n: number }).n).toBe(0);
       expect(db.pragma('quick_check', { simple: true })).toBe('ok');
     } finally {
       db.close();
