@@ -111,7 +111,7 @@ const flagRuntimes: Runtime[] = [
   { label: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'], env: {} },
   { label: '--v8-pool-size=1', nodeArgs: ['--v8-pool-size=1'], env: {} },
   { label: 'MALLOC_ARENA_MAX=2', nodeArgs: [], env: { MALLOC_ARENA_MAX: '2' } },
-  { label: 'MALLOC_MMAP_THRESHOLD_=131072', nodeArgs: [], env: { MALLOC_MMAP_THRESHOLD_: '131072' } },
+  { label: 'MALLOC_MMAP_THRESHOLD_=65536', nodeArgs: [], env: { MALLOC_MMAP_THRESHOLD_: '65536' } },
   { label: 'UV_THREADPOOL_SIZE=1', nodeArgs: [], env: { UV_THREADPOOL_SIZE: '1' } },
   { label: '--optimize-for-size', nodeArgs: ['--optimize-for-size'], env: {} },
   { label: '--max-semi-space-size=1 --optimize-for-size', nodeArgs: ['--max-semi-space-size=1', '--optimize-for-size'], env: {} },

@@ -57,6 +57,8 @@ describe('the unit as the bench and the soak read it', () => {
     expect(unitRuntime(file)).toEqual({ nodeOptions: ['--a=1', '--b', '--c'], env: { PLAIN: 'x' } });
     // The shipped unit: exactly what node is given (a stray quote would make node refuse NODE_OPTIONS).
     expect(unitRuntime(UNIT).nodeOptions).toEqual(['--v8-pool-size=1']);
+    // and the environment the bench runs the agent with, as the unit does (NODE_ENV and the password's are not runtime settings).
+    expect(unitRuntime(UNIT).env).toEqual({ MALLOC_MMAP_THRESHOLD_: '65536' });
   });
 });
 
