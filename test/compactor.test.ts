@@ -49,7 +49,6 @@ describe('giving memory back after a burst', () => {
     expect(s.collections).toBe(1);
     looks(100);
     expect(s.collections, 'nothing more to give back').toBe(1);
-    expect(c.stats().collections).toBe(1);
     c.stop();
   });
 
@@ -133,7 +132,6 @@ describe('giving memory back after a burst', () => {
     vi.advanceTimersByTime(50 * LOOK_EVERY_MS);
     expect(s.tries, 'tried once, then left alone').toBe(1);
     expect(warnings).toHaveLength(1);
-    expect(c.stats().collections).toBe(0);
     c.stop();
   });
 

@@ -8,9 +8,8 @@
 // Every 2 s this looks at what V8 holds (its committed heap and the buffers
 // it tracks) and at how busy the event loop was since the last look.
 // Once it has been quiet (the loop mostly idle, V8 not growing) for four looks
-// in a row and V8 holds a megabyte more
-// than the least it held since the last collection, it asks V8 for one full
-// collection. V8 shrinks its young generation in a collection only when
+// in a row and V8 holds a megabyte more than the least it held since the last
+// collection, it asks V8 for one full collection. V8 shrinks its young generation in a collection only when
 // allocation has slowed down, which is why it waits for quiet. What is still held
 // after it is in use and becomes the new floor, so memory that really is in use
 // (a full outbox, say) costs one collection, not one per look; a slow creep
@@ -53,14 +52,9 @@ export interface CompactorDeps {
   collect?: () => void;
 }
 
-export interface CompactorStats {
-  collections: number;
-}
-
 export interface Compactor {
   start(): void;
   stop(): void;
-  stats(): CompactorStats;
 }
 
 export function compactor(deps: CompactorDeps): Compactor {
@@ -73,7 +67,6 @@ export function compactor(deps: CompactorDeps): Compactor {
   let floor = Infinity;
   let last = Infinity;
   let quietLooks = 0;
-  const stats: CompactorStats = { collections: 0 };
 
   const look = (): void => {
     const held = gauge();
@@ -96,7 +89,6 @@ export function compactor(deps: CompactorDeps): Compactor {
       return;
     }
     const ms = clock.mono() - t0;
-    stats.collections++;
     // What is still held is in use: the floor from now on, until V8 holds less.
     floor = gauge();
     log.debug('collected after a burst', () => ({ heldKiB: held >> 10, afterKiB: floor >> 10, ms: Math.round(ms * 10) / 10 }));
@@ -114,7 +106,6 @@ export function compactor(deps: CompactorDeps): Compactor {
       clock.clearInterval(timer);
       timer = undefined;
     },
-    stats: () => ({ ...stats }),
   };
 }
 
