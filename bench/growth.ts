@@ -2,10 +2,11 @@
 // profile of bench/memory.ts as the unit runs it, a few times, with RssAnon
 // sampled for a while after the burst, and optionally V8's own figures from
 // inside the agent (a preloaded script answering SIGUSR2). Prints; writes nothing.
-//   node dist-tools/bench/growth.js [--runs N] [--rows N] [--idle MS] [--tail MS] [--stats]
-//     [--regions] [--log FILE] [--node FLAG]... [--env K=V]... [--entry PATH]
+//   node dist-tools/bench/growth.js [--runs N] [--rows N] [--idle MS] [--settle MS] [--tail MS] [--stats]
+//     [--regions] [--log FILE] [--node FLAG]... [--env K=V]... [--drop FLAG|KEY]... [--entry PATH]
 // --stats: V8's heap figures at each sample (a preloaded script; it costs memory itself);
-// --regions: which mappings of /proc/PID/smaps changed; --log: the agent's log, at debug.
+// --regions: which mappings of /proc/PID/smaps changed; --log: the agent's log, at debug;
+// --drop: leave out one of the unit's own settings (a Node option, or an environment key).
 
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,8 @@ const values = (flag: string): string[] => argv.flatMap((a, i) => (a === flag &&
 const runs = Number(value('--runs') ?? 3);
 const rows = Number(value('--rows') ?? 12_500) + 1;
 const idleMs = Number(value('--idle') ?? 10_000);
-const tailMs = Number(value('--tail') ?? 30_000);
+const settleMs = Number(value('--settle') ?? 20_000);
+const tailMs = Number(value('--tail') ?? 20_000);
 const stats = argv.includes('--stats');
 
 const dir = mkdtempSync(join(tmpdir(), 'xia-growth-'));
@@ -36,10 +38,11 @@ process.on('SIGUSR2', () => {
 });\n`,
 );
 const unit = shippedRuntime();
+const dropped = values('--drop');
 const runtime: Runtime = {
   label: 'probe',
-  nodeArgs: [...unit.nodeArgs, ...values('--node'), ...(stats ? ['--require', preload] : [])],
-  env: { ...unit.env, ...Object.fromEntries(values('--env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) },
+  nodeArgs: [...unit.nodeArgs.filter((a) => !dropped.includes(a)), ...values('--node'), ...(stats ? ['--require', preload] : [])],
+  env: { ...Object.fromEntries(Object.entries(unit.env).filter(([k]) => !dropped.includes(k))), ...Object.fromEntries(values('--env').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])) },
 };
 
 /** Anonymous KiB per mapping (start address → [size KiB, anon KiB, name]), for a diff. */
@@ -106,7 +109,7 @@ let t0 = 0;
 try {
   for (let run = 0; run < runs; run++) {
     const r = await profile(s, {
-      label: 'probe', logTo: value('--log'), extra: value('--log') ? 'log:\n  level: debug\n' : undefined, entry: value('--entry') ?? BUNDLE, runtime, rows, idleMs, seed: seed.dir, scratch: dir,
+      label: 'probe', logTo: value('--log'), extra: value('--log') ? 'log:\n  level: debug\n' : undefined, entry: value('--entry') ?? BUNDLE, runtime, rows, idleMs, settleMs, seed: seed.dir, scratch: dir,
       async beforehand(pid) {
         diff(pid);
         console.log(`  ${new Date().toISOString()} before: RssAnon ${memoryOf(pid).rssAnonKiB} KiB; ${split(pid)}${await v8Stats(pid)}`);
@@ -115,8 +118,8 @@ try {
       async afterwards(pid) {
         console.log(`  burst and idle took ${Math.round(performance.now() - t0)} ms`);
         diff(pid);
-        console.log(`  ${new Date().toISOString()} +${idleMs / 1000} s: RssAnon ${memoryOf(pid).rssAnonKiB} KiB; ${split(pid)}${await v8Stats(pid)}`);
-        for (let t = idleMs; t < idleMs + tailMs; ) {
+        console.log(`  ${new Date().toISOString()} +${Math.max(idleMs, settleMs) / 1000} s: RssAnon ${memoryOf(pid).rssAnonKiB} KiB; ${split(pid)}${await v8Stats(pid)}`);
+        for (let t = Math.max(idleMs, settleMs); t < Math.max(idleMs, settleMs) + tailMs; ) {
           await new Promise((r2) => setTimeout(r2, 10_000));
           t += 10_000;
           diff(pid);
