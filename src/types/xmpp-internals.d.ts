@@ -1,11 +1,11 @@
 // The parts of xmpp.js 0.14.0 that we call and that have no typings on
 // DefinitelyTyped: two files inside @xmpp/tls (our STARTTLS and direct TLS
 // reuse its transport and socket with our TLS options, see src/xmpp/tls.ts),
-// and the @xmpp/tcp and @xmpp/resolve plugins. Everything else of xmpp.js is
+// and the @xmpp/tcp plugin. Everything else of xmpp.js is
 // typed by the pinned @types/xmpp__* packages; src/types/xmpp-augment.d.ts
 // adds what those lack.
 //
-// Checked against @xmpp/tls, @xmpp/tcp and @xmpp/resolve 0.14.0 (the versions
+// Checked against @xmpp/tls and @xmpp/tcp 0.14.0 (the versions
 // pinned in package.json). These are internals: on an xmpp.js upgrade, read
 // the files named here again before bumping the version.
 // (Ambient declarations, so this file must stay a script: no top-level import or export.)
@@ -40,10 +40,4 @@ declare module '@xmpp/tls/lib/Socket.js' {
 declare module '@xmpp/tcp' {
   import type { Client } from '@xmpp/client-core';
   export default function tcp(deps: { entity: Client }): void;
-}
-
-/** @xmpp/resolve: wraps entity.connect so that a bare domain is looked up (DNS SRV) instead of connected to as given. */
-declare module '@xmpp/resolve' {
-  import type { Client } from '@xmpp/client-core';
-  export default function resolve(deps: { entity: Client }): void;
 }
