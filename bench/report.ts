@@ -47,7 +47,7 @@ export function profileRows(p: Profile[]): ProfileRow[] {
   return [...by].map(([label, v]) => ({
     label,
     runs: v.length,
-    onlineMs: med(v.map((x) => x.onlineMs)),
+    onlineMs: Math.round(med(v.map((x) => x.onlineMs))),
     idleKiB: med(v.map((x) => x.idle.rssAnonKiB)),
     beforeKiB: med(v.map((x) => x.before.rssAnonKiB)),
     earlyKiB: med(v.map((x) => (x.early ?? x.after).rssAnonKiB)),
@@ -56,7 +56,7 @@ export function profileRows(p: Profile[]): ProfileRow[] {
     afterKiB: med(v.map((x) => x.after.rssAnonKiB)),
     growthsKiB: v.map((x) => x.after.rssAnonKiB - x.before.rssAnonKiB),
     growthKiB: med(v.map((x) => x.after.rssAnonKiB - x.before.rssAnonKiB)),
-    cpuUs: med(v.map((x) => x.cpuUsPerReading)),
+    cpuUs: Math.round(med(v.map((x) => x.cpuUsPerReading)) * 10) / 10,
     readings: v[0]!.readings,
     late: v.some((x) => x.late),
   }));
