@@ -23,6 +23,8 @@ const USAGE = `Usage:
 
 /** Hard limit for a clean shutdown; past it the process exits anyway. */
 const STOP_TIMEOUT_MS = 5000;
+/** The memory compactor starts when the agent is first online, or this long after starting if it is not. */
+const MEMORY_FALLBACK_MS = 60_000;
 
 /**
  * Exit codes of `run` (sysexits.h), so a supervisor can tell "fix the config"
@@ -87,7 +89,13 @@ async function run(args: string[]): Promise<number> {
   agent.session.on('online', (jid) => systemd.status(`online as ${jid}`));
   agent.session.on('offline', () => systemd.status('offline, reconnecting'));
   // One process, one heap: memory is given back here, not by the agent (tests run many agents in one process).
+  // It starts once the agent is first online, so the login's own garbage is not taken for a burst;
+  // an agent that cannot get online still gets it a minute after starting.
   const memory = compactor({ clock: systemClock, log: log.child('memory') });
+  const startMemory = (): void => {
+    if (!stopping) memory.start();
+  };
+  agent.session.once('online', startMemory);
   let stopping: Promise<number> | undefined;
   const shutdown = (why: string, code: number): Promise<number> => {
     stopping ??= (async () => {
@@ -123,7 +131,7 @@ async function run(args: string[]): Promise<number> {
     agent.start().then(
       () => {
         systemd.ready('started, connecting');
-        if (!stopping) memory.start();
+        setTimeout(startMemory, MEMORY_FALLBACK_MS).unref();
       },
       (err: unknown) => {
         const cause = err instanceof Error ? err.cause : undefined;
