@@ -45,8 +45,13 @@ interface ProfileRow {
 /** Profiles by label, medians over the runs. */
 export function profileRows(p: Profile[]): ProfileRow[] {
   const by = new Map<string, Profile[]>();
-  for (const x of p) by.set(x.label, [...(by.get(x.label) ?? []), x]);
-  return [...by].map(([label, v]) => ({
+  const last = new Map<string, number>();
+  p.forEach((x, i) => {
+    by.set(x.label, [...(by.get(x.label) ?? []), x]);
+    last.set(x.label, i);
+  });
+  // In the order of their last run: the plan's order, even where one configuration ran more often in between.
+  return [...by].sort((a, b) => last.get(a[0])! - last.get(b[0])!).map(([label, v]) => ({
     label,
     runs: v.length,
     onlineMs: Math.round(med(v.map((x) => x.onlineMs))),
