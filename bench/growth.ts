@@ -23,6 +23,8 @@ const rows = Number(value('--rows') ?? 12_500) + 1;
 const idleMs = Number(value('--idle') ?? 10_000);
 const settleMs = Number(value('--settle') ?? 20_000);
 const tailMs = Number(value('--tail') ?? 20_000);
+/** When the profile reads "after": settleMs after the burst, never before idleMs. */
+const afterMs = Math.max(idleMs, settleMs);
 const stats = argv.includes('--stats');
 
 const dir = mkdtempSync(join(tmpdir(), 'xia-growth-'));
@@ -118,8 +120,8 @@ try {
       async afterwards(pid) {
         console.log(`  burst and idle took ${Math.round(performance.now() - t0)} ms`);
         diff(pid);
-        console.log(`  ${new Date().toISOString()} +${Math.max(idleMs, settleMs) / 1000} s: RssAnon ${memoryOf(pid).rssAnonKiB} KiB; ${split(pid)}${await v8Stats(pid)}`);
-        for (let t = Math.max(idleMs, settleMs); t < Math.max(idleMs, settleMs) + tailMs; ) {
+        console.log(`  ${new Date().toISOString()} +${afterMs / 1000} s: RssAnon ${memoryOf(pid).rssAnonKiB} KiB; ${split(pid)}${await v8Stats(pid)}`);
+        for (let t = afterMs; t < afterMs + tailMs; ) {
           await new Promise((r2) => setTimeout(r2, 10_000));
           t += 10_000;
           diff(pid);

@@ -20,6 +20,8 @@ const med = (v: number[]): number => {
 
 export const AGENT = 'xmpp-iot-agent';
 export const NATIVE = '@xmpp/client (native PBKDF2)';
+/** The profile of the agent as its systemd unit runs it: the one the growth goal reads. */
+export const UNIT_PROFILE = 'bundle, as the unit runs it';
 export const NATIVE_TUNED = "@xmpp/client (native PBKDF2), the agent's runtime settings";
 export const NATIVE_V8_FLAG = "@xmpp/client (native PBKDF2), the agent's runtime settings and one V8 flag (--max-semi-space-size=1)";
 
@@ -51,22 +53,25 @@ export function profileRows(p: Profile[]): ProfileRow[] {
     last.set(x.label, i);
   });
   // In the order of their last run: the plan's order, even where one configuration ran more often in between.
-  return [...by].sort((a, b) => last.get(a[0])! - last.get(b[0])!).map(([label, v]) => ({
-    label,
-    runs: v.length,
-    onlineMs: Math.round(med(v.map((x) => x.onlineMs))),
-    idleKiB: med(v.map((x) => x.idle.rssAnonKiB)),
-    beforeKiB: med(v.map((x) => x.before.rssAnonKiB)),
-    earlyKiB: med(v.map((x) => (x.early ?? x.after).rssAnonKiB)),
-    earlyS: (v[0]!.earlyMs ?? 10_000) / 1000,
-    afterS: (v[0]!.afterMs ?? 10_000) / 1000,
-    afterKiB: med(v.map((x) => x.after.rssAnonKiB)),
-    growthsKiB: v.map((x) => x.after.rssAnonKiB - x.before.rssAnonKiB),
-    growthKiB: med(v.map((x) => x.after.rssAnonKiB - x.before.rssAnonKiB)),
-    cpuUs: med(v.map((x) => x.cpuUsPerReading)),
-    readings: v[0]!.readings,
-    late: v.some((x) => x.late),
-  }));
+  return [...by].sort((a, b) => last.get(a[0])! - last.get(b[0])!).map(([label, v]) => {
+    const growths = v.map((x) => x.after.rssAnonKiB - x.before.rssAnonKiB);
+    return {
+      label,
+      runs: v.length,
+      onlineMs: Math.round(med(v.map((x) => x.onlineMs))),
+      idleKiB: med(v.map((x) => x.idle.rssAnonKiB)),
+      beforeKiB: med(v.map((x) => x.before.rssAnonKiB)),
+      earlyKiB: med(v.map((x) => (x.early ?? x.after).rssAnonKiB)),
+      earlyS: (v[0]!.earlyMs ?? 10_000) / 1000,
+      afterS: (v[0]!.afterMs ?? 10_000) / 1000,
+      afterKiB: med(v.map((x) => x.after.rssAnonKiB)),
+      growthsKiB: growths,
+      growthKiB: med(growths),
+      cpuUs: med(v.map((x) => x.cpuUsPerReading)),
+      readings: v[0]!.readings,
+      late: v.some((x) => x.late),
+    };
+  });
 }
 
 interface Goal {
@@ -90,7 +95,7 @@ export function goals(r: Results): Goal[] {
     const ratio = agent.idle.rssAnonKiB / native.idle.rssAnonKiB;
     out.push({ what: '… vs the same bare client run with no flags (the agent still as its unit runs it)', measured: `${mib(agent.idle.rssAnonKiB)} vs ${mib(native.idle.rssAnonKiB)}`, ratio, target: '≤ 1.15×', met: ratio <= 1.15 });
   }
-  const shipped = profileRows(r.profiles).find((p) => p.label === 'bundle, as the unit runs it');
+  const shipped = profileRows(r.profiles).find((p) => p.label === UNIT_PROFILE);
   if (shipped) {
     // Each run's growth is taken in one process, then the median over the runs: "before" is bimodal
     // (a start-up malloc arena glibc kept or gave back, whatever the agent does next), and a median of
@@ -184,16 +189,15 @@ export function writeReport(r: Results, path: string, readme?: string): void {
   const rows = profileRows(r.profiles);
   if (rows.length > 0) {
     const base = rows.find((p) => p.label === 'bundle, no flags');
-    const shipped0 = rows.find((p) => p.label === 'bundle, as the unit runs it');
+    const shipped = rows.find((p) => p.label === UNIT_PROFILE);
     lines.push('## Memory attribution and the runtime flags', '');
-    lines.push(`Each configuration, over a week of history (the unit's own ${shipped0?.runs ?? 0} times for the goal, the others ${rows[0]!.runs}): with 8 simulated devices, online and idle (RssAnon idle); and with a firmware bridge of 8 channels on a pty whose board (simulated in the bench process, so the readings to come take no memory in the agent) is quiet, then sends ${n(rows[0]!.readings)} readings as fast as the agent takes them, then is quiet again (RssAnon before, ${rows[0]!.earlyS} s after the last reading, and ${rows[0]!.afterS} s after: the agent gives memory back once it has been quiet for 8 s). CPU per reading is the process's CPU during the burst, serial parsing included, less its idle rate, divided by the readings. Medians over the runs; with two, the mean of both. The growth is each run's own (after less before, in one process), then the median.`, '');
+    lines.push(`Each configuration, over a week of history (the unit's own ${shipped?.runs ?? 0} times for the goal, the others ${rows[0]!.runs}): with 8 simulated devices, online and idle (RssAnon idle); and with a firmware bridge of 8 channels on a pty whose board (simulated in the bench process, so the readings to come take no memory in the agent) is quiet, then sends ${n(rows[0]!.readings)} readings as fast as the agent takes them, then is quiet again (RssAnon before, ${rows[0]!.earlyS} s after the last reading, and ${rows[0]!.afterS} s after: the agent gives memory back once it has been quiet for 8 s). CPU per reading is the process's CPU during the burst, serial parsing included, less its idle rate, divided by the readings. Medians over the runs; with two, the mean of both. The growth is each run's own (after less before, in one process), then the median.`, '');
     lines.push(`| configuration | online | RssAnon idle | bridge, before → ${rows[0]!.earlyS} s → ${rows[0]!.afterS} s after the readings | growth (${rows[0]!.afterS} s) | CPU per reading | idle vs bundle | CPU vs bundle |`, '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const p of rows) {
       const d = base ? (p.idleKiB - base.idleKiB) / 1024 : NaN;
       lines.push(`| ${p.label} | ${p.onlineMs} ms | ${mib(p.idleKiB)} | ${mib(p.beforeKiB)} → ${mib(p.earlyKiB)} → ${mib(p.afterKiB)} | ${(p.growthKiB / 1024).toFixed(1)} MiB | ${us(p.cpuUs)} | ${d >= 0 ? '+' : ''}${d.toFixed(1)} MiB | ${base ? x2(p.cpuUs / base.cpuUs) : '—'} |`);
     }
     const un = rows.find((p) => p.label.startsWith('unbundled'));
-    const shipped = rows.find((p) => p.label === 'bundle, as the unit runs it');
     const empty = rows.find((p) => p.label === 'bundle, as the unit runs it, empty store');
     lines.push('', 'What each change saved (idle RssAnon):', '');
     if (un && base) lines.push(`- The bundle instead of the tsc output: ${((un.idleKiB - base.idleKiB) / 1024).toFixed(1)} MiB (${mib(un.idleKiB)} → ${mib(base.idleKiB)}); MEASURED.md traces it to Node's loader compiled on worker threads whose freed memory glibc keeps, and to the source text itself.`);
@@ -241,7 +245,7 @@ export function writeReport(r: Results, path: string, readme?: string): void {
     const f = r.fleet;
     lines.push('## Fleet', '', `${f.agents} gateway sessions (the agent's own session code: STARTTLS, SCRAM-SHA-1, bind, XEP-0198, one presence) started at once against one tuned Prosody: ${f.online} online after ${f.allOnlineMs} ms, ${f.failures} failures; Prosody's RSS ${mib(f.prosodyRssIdleKiB)} idle → ${mib(f.prosodyRssFleetKiB)}, about ${f.prosodyKiBPerAgent} KiB per gateway.`, '');
   }
-  lines.push('## Reproduce', '', '```sh', 'npm run bench                      # about 40 minutes; both server settings, every section', 'npm run bench -- --quick           # a few minutes; figures not for committing', 'npm run bench -- --no-report       # bench/results.json only', 'npm run bench -- --only pings,wire # some sections (implies --no-report)', '```', '', 'Raw figures: `bench/results.json` (not committed).', '');
+  lines.push('## Reproduce', '', '```sh', 'npm run bench                      # about 30 minutes; both server settings, every section', 'npm run bench -- --quick           # a few minutes; figures not for committing', 'npm run bench -- --no-report       # bench/results.json only', 'npm run bench -- --only pings,wire # some sections (implies --no-report)', '```', '', 'Raw figures: `bench/results.json` (not committed).', '');
   writeFileSync(path, lines.join('\n') + keptSections(path));
   if (readme) writeMeasured(r, readme, gs);
 }
@@ -257,7 +261,7 @@ function writeMeasured(r: Results, readme: string, gs: Goal[]): void {
   const rows: string[] = [];
   if (agent) rows.push(`| process start → owner sees it online | ${agent.medianMs} ms (bare @xmpp/client: ${r.online[NATIVE]?.medianMs ?? '—'} ms) |`);
   if (agent) rows.push(`| idle private memory (RssAnon), 8 devices, a week of history | ${mib(agent.idle.rssAnonKiB)} (bare @xmpp/client with the same runtime settings: ${mib(r.online[NATIVE_TUNED]?.idle.rssAnonKiB ?? NaN)}) |`);
-  const shipped = profileRows(r.profiles).find((p) => p.label === 'bundle, as the unit runs it');
+  const shipped = profileRows(r.profiles).find((p) => p.label === UNIT_PROFILE);
   if (shipped) rows.push(`| RssAnon ${shipped.afterS} s after ${n(shipped.readings)} readings through a firmware bridge, less just before them | ${shipped.growthKiB >= 0 ? '+' : ''}${(shipped.growthKiB / 1024).toFixed(1)} MiB, each run's own, median of ${shipped.runs} (medians over the runs: ${mib(shipped.beforeKiB)} before, ${mib(shipped.afterKiB)} after); ${us(shipped.cpuUs)} of CPU per reading |`);
   if (r.loginCpuSeconds['native, 10000 iterations'] !== undefined) rows.push(`| CPU per SCRAM-SHA-1 login at Prosody's 10,000 iterations | ${r.loginCpuSeconds['native, 10000 iterations']} s (stock: ${r.loginCpuSeconds['stock, 10000 iterations']} s); none on reconnect |`);
   const set = r.controlRoundTripMs.shipped?.['XEP-0325 set, 1 in flight'];
@@ -273,7 +277,7 @@ function writeMeasured(r: Results, readme: string, gs: Goal[]): void {
   const body = [
     '## Measured',
     '',
-    '`npm run bench` (about 40 minutes; `--quick` for a smoke run) measures the agent',
+    '`npm run bench` (about 30 minutes; `--quick` for a smoke run) measures the agent',
     'against a bare @xmpp/client agent (stock and native SCRAM) and a slixmpp agent in',
     'one run, on two private Prosody instances (as it ships, Nagle on; and tuned), and',
     `writes [BENCHMARKS.md](BENCHMARKS.md). From the run of ${r.when.slice(0, 10)} on a ${r.machine.cpus}-core machine${r.quick ? ' (quick)' : ''};`,

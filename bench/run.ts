@@ -26,7 +26,7 @@ import { pings, type PingFigures } from './pings.js';
 import { startup, type Startup } from './startup.js';
 import { agentCommand, bareCommand, BUNDLE, DEFAULT_RUNTIME, EIGHT, online, ROOT, server, shippedRuntime, slixCommand, UNBUNDLED, type Command, type Runtime, type Server } from './setup.js';
 import { wireBytes, type WireResult } from './wire.js';
-import { NATIVE_V8_FLAG } from './report.js';
+import { NATIVE_V8_FLAG, UNIT_PROFILE } from './report.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -107,7 +107,6 @@ if (wanted('startup')) {
 
 // 3. Memory attribution and the runtime flags: each a profile (idle, a burst of 10^5 readings, idle again) over a week of history.
 const profiles: Profile[] = [];
-const UNIT_PROFILE = 'bundle, as the unit runs it';
 const flagRuntimes: Runtime[] = [
   { label: '--max-semi-space-size=1', nodeArgs: ['--max-semi-space-size=1'], env: {} },
   { label: '--v8-pool-size=1', nodeArgs: ['--v8-pool-size=1'], env: {} },
